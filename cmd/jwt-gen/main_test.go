@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gokv-service/gokv/internal/auth"
+)
+
+const testSecret = "0123456789abcdef0123456789abcdef"
+
+func runJWTGen(args []string, env map[string]string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(args, func(k string) string { return env[k] }, &out, &errOut, time.Now())
+	return code, out.String(), errOut.String()
+}
+
+func TestMintsAVerifiableToken(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		opts auth.VerifierOptions
+	}{
+		{"secret flag", []string{"--secret", testSecret, "--expires-in", "1h"}, nil, auth.VerifierOptions{}},
+		{"secret from environment", []string{"--expires-in", "5m"}, map[string]string{"JWT_SECRET": testSecret}, auth.VerifierOptions{}},
+		{"flag wins over environment", []string{"--secret", testSecret}, map[string]string{"JWT_SECRET": "some-other-secret-of-32-bytes-or-more"}, auth.VerifierOptions{}},
+		{"issuer and audience", []string{"--issuer", "ops", "--audience", "gokv", "--subject", "ci"}, map[string]string{"JWT_SECRET": testSecret},
+			auth.VerifierOptions{Issuer: "ops", Audience: "gokv"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runJWTGen(tt.args, tt.env)
+			if code != 0 {
+				t.Fatalf("exit code %d, stderr %q", code, stderr)
+			}
+			if stderr != "" {
+				t.Errorf("stderr = %q, want nothing", stderr)
+			}
+			token, ok := strings.CutSuffix(stdout, "\n")
+			if !ok || strings.ContainsAny(token, "\n ") || token == "" {
+				t.Fatalf("stdout = %q, want one token and a newline", stdout)
+			}
+			v, err := auth.NewVerifier([]byte(testSecret), tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := v.Verify(token); err != nil {
+				t.Errorf("the server would reject the token: %v", err)
+			}
+		})
+	}
+}
+
+func TestExpiresIn(t *testing.T) {
+	now := time.Now()
+	var out bytes.Buffer
+	if code := run([]string{"--expires-in", "90m"}, func(string) string { return testSecret }, &out, &bytes.Buffer{}, now); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	var claims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(strings.TrimSpace(out.String()), &claims); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := claims.ExpiresAt.Unix(), now.Add(90*time.Minute).Unix(); got != want {
+		t.Errorf("exp = %d, want %d", got, want)
+	}
+}
+
+func TestBadUsage(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no secret", nil, nil, "no secret"},
+		{"short secret", []string{"--secret", "short"}, nil, "at least 32 bytes"},
+		{"short secret from environment", nil, map[string]string{"JWT_SECRET": "short"}, "at least 32 bytes"},
+		{"unknown flag", []string{"--secret", testSecret, "--expires", "1h"}, nil, "flag provided but not defined"},
+		{"bad duration", []string{"--secret", testSecret, "--expires-in", "1 hour"}, nil, "invalid value"},
+		{"zero duration", []string{"--secret", testSecret, "--expires-in", "0s"}, nil, "must be positive"},
+		{"negative duration", []string{"--secret", testSecret, "--expires-in", "-1h"}, nil, "must be positive"},
+		{"stray argument", []string{"--secret", testSecret, "extra"}, nil, `unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runJWTGen(tt.args, tt.env)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2", code)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+			if !strings.Contains(stderr, tt.want) || !strings.Contains(stderr, "Usage: jwt-gen") {
+				t.Errorf("stderr = %q, want usage and %q", stderr, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,99 @@
+// Package api is gokv's HTTP interface: the Gin router, bearer-token
+// authentication, the key-value handlers and the one place where errors
+// become HTTP statuses and JSON bodies.
+package api
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gokv-service/gokv/internal/storage"
+)
+
+// Store is the storage the handlers need.
+type Store interface {
+	Get(bucket, key string) (storage.Entry, error)
+	Put(bucket, key string, e storage.Entry) (created bool, err error)
+	Delete(bucket, key string) error
+}
+
+// TokenVerifier accepts or rejects a bearer token.
+type TokenVerifier interface {
+	Verify(token string) error
+}
+
+// Options configure the router.
+type Options struct {
+	Store    Store
+	Verifier TokenVerifier
+	// Ready reports whether the server should receive traffic; /readyz
+	// answers 503 while it returns false.
+	Ready func() bool
+	// MaxValueBytes bounds request bodies; larger ones get 413.
+	MaxValueBytes int64
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed
+	// for the client IP in logs; none by default.
+	TrustedProxies []string
+	Logger         *slog.Logger
+}
+
+// dataRoute captures the bucket and the whole rest of the path as the key,
+// so keys may contain '/'.
+const dataRoute = "/:bucket/*key"
+
+// NewRouter returns the HTTP handler of the gokv API. Set Gin's mode with
+// gin.SetMode before calling it.
+func NewRouter(opts Options) (*gin.Engine, error) {
+	r := gin.New()
+	// Route on the escaped path and leave the values escaped: the handlers
+	// unescape them exactly once, as path segments, so that %2F stays
+	// part of a key and '+' stays a plus sign.
+	r.UseEscapedPath = true
+	r.UnescapePathValues = false
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.ForwardedByClientIP = len(opts.TrustedProxies) > 0
+	if err := r.SetTrustedProxies(opts.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("set trusted proxies: %w", err)
+	}
+
+	h := &handlers{
+		store:    opts.Store,
+		maxValue: opts.MaxValueBytes,
+		log:      opts.Logger,
+	}
+	r.Use(logRequests(opts.Logger), recoverPanics(opts.Logger))
+	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not found") })
+	r.NoMethod(func(c *gin.Context) { abort(c, http.StatusMethodNotAllowed, "method not allowed") })
+
+	r.GET("/healthz", healthz)
+	r.HEAD("/healthz", healthz)
+	r.GET("/readyz", readyz(opts.Ready))
+	r.HEAD("/readyz", readyz(opts.Ready))
+
+	data := r.Group("", authenticate(opts.Verifier, opts.Logger))
+	data.GET(dataRoute, h.get)
+	data.HEAD(dataRoute, h.get)
+	data.POST(dataRoute, h.put)
+	data.PUT(dataRoute, h.put)
+	data.DELETE(dataRoute, h.delete)
+	return r, nil
+}
+
+func healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+func readyz(ready func() bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !ready() {
+			abort(c, http.StatusServiceUnavailable, "not ready")
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	}
+}

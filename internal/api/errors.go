@@ -1,0 +1,61 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gokv-service/gokv/internal/storage"
+)
+
+// Errors that arise in this package rather than in storage.
+var (
+	errValueTooLarge = errors.New("value too large")
+	errBadBody       = errors.New("could not read request body")
+)
+
+// errorBody is the JSON shape of every error response.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// fail answers a request with the status and message err maps to. Server
+// faults are logged with their detail, which clients never see.
+func (h *handlers) fail(c *gin.Context, err error) {
+	status, msg := statusOf(err)
+	if status >= http.StatusInternalServerError {
+		h.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.EscapedPath(),
+			"status", status, "err", err)
+	}
+	abort(c, status, msg)
+}
+
+// statusOf is the single mapping from gokv's errors to HTTP. Messages of
+// client errors are safe to show: they describe the request, not the
+// server.
+func statusOf(err error) (status int, msg string) {
+	switch {
+	case errors.Is(err, storage.ErrInvalidBucket),
+		errors.Is(err, storage.ErrInvalidKey),
+		errors.Is(err, storage.ErrInvalidContentType):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, errBadBody):
+		return http.StatusBadRequest, errBadBody.Error()
+	case errors.Is(err, errValueTooLarge):
+		return http.StatusRequestEntityTooLarge, err.Error()
+	case errors.Is(err, storage.ErrNotFound):
+		return http.StatusNotFound, "not found"
+	case errors.Is(err, storage.ErrNoSpace):
+		return http.StatusInsufficientStorage, "insufficient storage"
+	case errors.Is(err, storage.ErrClosed):
+		return http.StatusServiceUnavailable, "shutting down"
+	default:
+		return http.StatusInternalServerError, "internal error"
+	}
+}
+
+// abort ends the request with a JSON error body.
+func abort(c *gin.Context, status int, msg string) {
+	c.AbortWithStatusJSON(status, errorBody{Error: msg})
+}

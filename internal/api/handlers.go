@@ -1,0 +1,154 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gokv-service/gokv/internal/storage"
+)
+
+// defaultContentType is stored when a write names none.
+const defaultContentType = "application/octet-stream"
+
+type handlers struct {
+	store    Store
+	maxValue int64
+	log      *slog.Logger
+}
+
+func (h *handlers) get(c *gin.Context) {
+	bucket, key, err := target(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	e, err := h.store.Get(bucket, key)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	// Set explicitly so that HEAD reports the size of the body GET sends.
+	c.Header("Content-Length", strconv.Itoa(len(e.Value)))
+	c.Data(http.StatusOK, e.ContentType, e.Value)
+}
+
+func (h *handlers) put(c *gin.Context) {
+	bucket, key, err := target(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	contentType, err := requestContentType(c.Request)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	value, err := h.readBody(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	created, err := h.store.Put(bucket, key, storage.Entry{ContentType: contentType, Value: value})
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if created {
+		c.Header("Location", c.Request.URL.EscapedPath())
+		c.Status(http.StatusCreated)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (h *handlers) delete(c *gin.Context) {
+	bucket, key, err := target(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if err := h.store.Delete(bucket, key); err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// target returns the bucket and key a data request names. The router left
+// both escaped; each is unescaped once, as a path (so '+' is a plus sign),
+// and the key is everything after the bucket's slash.
+func target(c *gin.Context) (bucket, key string, err error) {
+	bucket, err = url.PathUnescape(c.Param("bucket"))
+	if err != nil {
+		return "", "", fmt.Errorf("%w: bad escape sequence", storage.ErrInvalidBucket)
+	}
+	if err := storage.ValidateBucket(bucket); err != nil {
+		return "", "", err
+	}
+	key, err = url.PathUnescape(strings.TrimPrefix(c.Param("key"), "/"))
+	if err != nil {
+		return "", "", fmt.Errorf("%w: bad escape sequence", storage.ErrInvalidKey)
+	}
+	if err := storage.ValidateKey(key); err != nil {
+		return "", "", err
+	}
+	return bucket, key, nil
+}
+
+// requestContentType returns the media type to store with a value.
+func requestContentType(r *http.Request) (string, error) {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return defaultContentType, nil
+	}
+	if len(ct) > storage.MaxContentTypeLen {
+		return "", fmt.Errorf("%w: longer than %d bytes", storage.ErrInvalidContentType, storage.MaxContentTypeLen)
+	}
+	if _, _, err := mime.ParseMediaType(ct); err != nil {
+		return "", fmt.Errorf("%w: %q is not a media type", storage.ErrInvalidContentType, ct)
+	}
+	return ct, nil
+}
+
+// readBody reads the whole request body, refusing more than maxValue
+// bytes before storing anything.
+func (h *handlers) readBody(c *gin.Context) ([]byte, error) {
+	r := c.Request
+	if r.ContentLength > h.maxValue {
+		return nil, h.tooLarge()
+	}
+	body := http.MaxBytesReader(c.Writer, r.Body, h.maxValue)
+	var (
+		value []byte
+		err   error
+	)
+	if r.ContentLength >= 0 {
+		// The length is known and net/http holds the body to it: read
+		// into a buffer of exactly that size.
+		value = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(body, value)
+	} else {
+		value, err = io.ReadAll(body)
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, h.tooLarge()
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", errBadBody, err)
+	}
+	return value, nil
+}
+
+func (h *handlers) tooLarge() error {
+	return fmt.Errorf("%w: the limit is %d bytes", errValueTooLarge, h.maxValue)
+}

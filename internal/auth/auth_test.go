@@ -1,0 +1,159 @@
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+// sign signs arbitrary claims with method and key, to build tokens that
+// Mint would never produce.
+func sign(t testing.TB, method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+	t.Helper()
+	token, err := jwt.NewWithClaims(method, claims).SignedString(key)
+	if err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	return token
+}
+
+func TestVerify(t *testing.T) {
+	now := time.Now()
+	valid := jwt.MapClaims{"exp": now.Add(time.Hour).Unix()}
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withClaim := func(k string, v any) jwt.MapClaims {
+		c := jwt.MapClaims{"exp": now.Add(time.Hour).Unix()}
+		c[k] = v
+		return c
+	}
+	noneToken := sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid)
+
+	tests := []struct {
+		name  string
+		token string
+		opts  VerifierOptions
+		ok    bool
+	}{
+		{"valid HS256", sign(t, jwt.SigningMethodHS256, testSecret, valid), VerifierOptions{}, true},
+		{"minted", mustMint(t, Claims{ExpiresIn: time.Minute}), VerifierOptions{}, true},
+		{"nbf in the past", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("nbf", now.Add(-time.Minute).Unix())), VerifierOptions{}, true},
+		{"nbf within leeway", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("nbf", now.Add(Leeway/2).Unix())), VerifierOptions{}, true},
+		{"expired within leeway", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": now.Add(-Leeway / 2).Unix()}), VerifierOptions{}, true},
+		{"matching issuer", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iss", "ops")), VerifierOptions{Issuer: "ops"}, true},
+		{"matching audience", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("aud", []string{"x", "gokv"})), VerifierOptions{Audience: "gokv"}, true},
+
+		{"empty", "", VerifierOptions{}, false},
+		{"garbage", "not-a-jwt", VerifierOptions{}, false},
+		{"two segments", "eyJhbGciOiJIUzI1NiJ9.e30", VerifierOptions{}, false},
+		{"alg none", noneToken, VerifierOptions{}, false},
+		{"alg none, signature stripped", strings.TrimSuffix(noneToken, ".") + ".", VerifierOptions{}, false},
+		{"HS384", sign(t, jwt.SigningMethodHS384, testSecret, valid), VerifierOptions{}, false},
+		{"HS512", sign(t, jwt.SigningMethodHS512, testSecret, valid), VerifierOptions{}, false},
+		{"RS256", sign(t, jwt.SigningMethodRS256, rsaKey, valid), VerifierOptions{}, false},
+		{"wrong secret", sign(t, jwt.SigningMethodHS256, []byte("another-secret-of-at-least-32-bytes!"), valid), VerifierOptions{}, false},
+		{"tampered payload", tamper(sign(t, jwt.SigningMethodHS256, testSecret, valid)), VerifierOptions{}, false},
+		{"no exp", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "x"}), VerifierOptions{}, false},
+		{"expired", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": now.Add(-2 * Leeway).Unix()}), VerifierOptions{}, false},
+		{"exp not a number", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": "tomorrow"}), VerifierOptions{}, false},
+		{"nbf in the future", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("nbf", now.Add(2*Leeway).Unix())), VerifierOptions{}, false},
+		{"iat in the future", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iat", now.Add(2*Leeway).Unix())), VerifierOptions{}, false},
+		{"wrong issuer", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iss", "someone")), VerifierOptions{Issuer: "ops"}, false},
+		{"missing issuer", sign(t, jwt.SigningMethodHS256, testSecret, valid), VerifierOptions{Issuer: "ops"}, false},
+		{"wrong audience", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("aud", "other")), VerifierOptions{Audience: "gokv"}, false},
+		{"missing audience", sign(t, jwt.SigningMethodHS256, testSecret, valid), VerifierOptions{Audience: "gokv"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := NewVerifier(testSecret, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = v.Verify(tt.token)
+			if tt.ok && err != nil {
+				t.Fatalf("Verify: %v, want success", err)
+			}
+			if !tt.ok && !errors.Is(err, ErrInvalidToken) {
+				t.Fatalf("Verify: err = %v, want ErrInvalidToken", err)
+			}
+		})
+	}
+}
+
+// tamper flips a character of the payload, keeping the signature.
+func tamper(token string) string {
+	parts := strings.Split(token, ".")
+	p := []byte(parts[1])
+	p[len(p)/2] ^= 1
+	parts[1] = string(p)
+	return strings.Join(parts, ".")
+}
+
+func mustMint(t testing.TB, c Claims) string {
+	t.Helper()
+	token, err := Mint(testSecret, c, time.Now())
+	if err != nil {
+		t.Fatalf("Mint: %v", err)
+	}
+	return token
+}
+
+func TestMintClaims(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	token, err := Mint(testSecret, Claims{Subject: "ci", Issuer: "ops", Audience: "gokv", ExpiresIn: 90 * time.Minute}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims jwt.RegisteredClaims
+	parsed, _, err := jwt.NewParser().ParseUnverified(token, &claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alg := parsed.Header["alg"]; alg != "HS256" {
+		t.Errorf("alg = %v, want HS256", alg)
+	}
+	if claims.Subject != "ci" || claims.Issuer != "ops" || len(claims.Audience) != 1 || claims.Audience[0] != "gokv" {
+		t.Errorf("claims = %+v", claims)
+	}
+	if got := claims.ExpiresAt.Time; !got.Equal(now.Add(90 * time.Minute)) {
+		t.Errorf("exp = %v, want %v", got, now.Add(90*time.Minute))
+	}
+	if got := claims.IssuedAt.Time; !got.Equal(now) {
+		t.Errorf("iat = %v, want %v", got, now)
+	}
+}
+
+func TestMintRejects(t *testing.T) {
+	tests := []struct {
+		name   string
+		secret []byte
+		c      Claims
+	}{
+		{"empty secret", nil, Claims{ExpiresIn: time.Hour}},
+		{"short secret", []byte("31-bytes-is-one-byte-too-short!"), Claims{ExpiresIn: time.Hour}},
+		{"no expiry", testSecret, Claims{}},
+		{"negative expiry", testSecret, Claims{ExpiresIn: -time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if token, err := Mint(tt.secret, tt.c, time.Now()); err == nil {
+				t.Fatalf("Mint succeeded with %q", token)
+			}
+		})
+	}
+}
+
+func TestNewVerifierRejectsShortSecret(t *testing.T) {
+	if _, err := NewVerifier([]byte("short"), VerifierOptions{}); err == nil {
+		t.Fatal("NewVerifier accepted a 5-byte secret")
+	}
+}

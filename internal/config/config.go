@@ -1,0 +1,127 @@
+// Package config reads gokv's settings from the environment and checks
+// them, so that the server never starts half-configured.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/gokv-service/gokv/internal/auth"
+)
+
+// MaxValueLimit caps MAX_VALUE_BYTES: a value is read into memory whole,
+// and Badger's value-log files are 64 MiB.
+const MaxValueLimit = 16 << 20
+
+// Config is every setting of the server. The defaults are in the tags and
+// in the README's table; keep the two in step.
+type Config struct {
+	JWTSecret       string        `envconfig:"JWT_SECRET"`
+	JWTIssuer       string        `envconfig:"JWT_ISSUER"`
+	JWTAudience     string        `envconfig:"JWT_AUDIENCE"`
+	DBPath          string        `envconfig:"DB_PATH" default:"./data"`
+	Port            int           `envconfig:"PORT" default:"8080"`
+	GinMode         string        `envconfig:"GIN_MODE" default:"debug"`
+	MaxValueBytes   int64         `envconfig:"MAX_VALUE_BYTES" default:"1048576"`
+	SyncWrites      bool          `envconfig:"SYNC_WRITES" default:"true"`
+	GCInterval      time.Duration `envconfig:"GC_INTERVAL" default:"5m"`
+	ShutdownDelay   time.Duration `envconfig:"SHUTDOWN_DELAY" default:"0s"`
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
+	LogLevel        slog.Level    `envconfig:"LOG_LEVEL" default:"info"`
+	LogFormat       string        `envconfig:"LOG_FORMAT" default:"text"`
+	TrustedProxies  []string      `envconfig:"TRUSTED_PROXIES"`
+}
+
+// FromEnv reads and validates the configuration. Its error is one line
+// that names the offending variable.
+func FromEnv() (Config, error) {
+	var c Config
+	if err := envconfig.Process("", &c); err != nil {
+		return Config{}, describeParseError(err)
+	}
+	for i, p := range c.TrustedProxies {
+		c.TrustedProxies[i] = strings.TrimSpace(p)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// describeParseError rewrites envconfig's message, which names the Go
+// field and type, into one that names the variable and what it wants.
+func describeParseError(err error) error {
+	var pe *envconfig.ParseError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	return fmt.Errorf("%s=%q is not a valid %s", pe.KeyName, pe.Value, kindOf(pe.TypeName))
+}
+
+func kindOf(typeName string) string {
+	switch typeName {
+	case "time.Duration":
+		return "duration (like 500ms, 10s or 5m)"
+	case "bool":
+		return "boolean (true or false)"
+	case "slog.Level":
+		return "log level (debug, info, warn or error)"
+	default:
+		return "number"
+	}
+}
+
+// Validate checks every setting and returns the first problem found.
+func (c Config) Validate() error {
+	if err := auth.CheckSecret([]byte(c.JWTSecret)); err != nil {
+		return fmt.Errorf("JWT_SECRET %w (generate one with: head -c 32 /dev/urandom | base64)", err)
+	}
+	if strings.TrimSpace(c.DBPath) == "" {
+		return errors.New("DB_PATH must not be empty")
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		return fmt.Errorf("PORT must be between 0 and 65535 (0 picks a free port), got %d", c.Port)
+	}
+	switch c.GinMode {
+	case "debug", "release", "test":
+	default:
+		return fmt.Errorf("GIN_MODE must be debug, release or test, got %q", c.GinMode)
+	}
+	if c.MaxValueBytes < 1 || c.MaxValueBytes > MaxValueLimit {
+		return fmt.Errorf("MAX_VALUE_BYTES must be between 1 and %d, got %d", MaxValueLimit, c.MaxValueBytes)
+	}
+	if c.GCInterval <= 0 {
+		return fmt.Errorf("GC_INTERVAL must be positive, got %s", c.GCInterval)
+	}
+	if c.ShutdownDelay < 0 {
+		return fmt.Errorf("SHUTDOWN_DELAY must not be negative, got %s", c.ShutdownDelay)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("SHUTDOWN_TIMEOUT must be positive, got %s", c.ShutdownTimeout)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("LOG_FORMAT must be text or json, got %q", c.LogFormat)
+	}
+	for _, p := range c.TrustedProxies {
+		if !isIPOrCIDR(p) {
+			return fmt.Errorf("TRUSTED_PROXIES: %q is not an IP address or CIDR", p)
+		}
+	}
+	return nil
+}
+
+func isIPOrCIDR(s string) bool {
+	if net.ParseIP(s) != nil {
+		return true
+	}
+	_, _, err := net.ParseCIDR(s)
+	return err == nil
+}

@@ -1,0 +1,127 @@
+// Package server runs gokv from a configuration: it opens the store,
+// serves the API on a hardened http.Server, and on shutdown drains
+// requests and closes the store so that no acknowledged write is lost.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gokv-service/gokv/internal/api"
+	"github.com/gokv-service/gokv/internal/auth"
+	"github.com/gokv-service/gokv/internal/config"
+	"github.com/gokv-service/gokv/internal/storage"
+)
+
+// Timeouts and limits of the HTTP server. They bound how long a slow or
+// idle client can hold a connection (slowloris) while leaving room for a
+// MAX_VALUE_BYTES upload over a slow link.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+	// maxHeaderBytes leaves room for a 1 KiB key escaped to 3 KiB and a
+	// large token, not for abuse.
+	maxHeaderBytes = 32 << 10
+)
+
+// Run serves gokv until ctx is done, then shuts down gracefully: /readyz
+// turns 503 at once, requests are still served for cfg.ShutdownDelay so
+// that load balancers can stop sending new ones, then the listener closes,
+// in-flight requests get up to cfg.ShutdownTimeout to finish, and the
+// store is closed. A drain that times out is logged, not an error.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
+	store, err := storage.Open(cfg.DBPath, storage.Options{SyncWrites: cfg.SyncWrites, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := store.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+			return
+		}
+		log.Info("database closed", "db_path", cfg.DBPath)
+	}()
+
+	verifier, err := auth.NewVerifier([]byte(cfg.JWTSecret), auth.VerifierOptions{
+		Issuer:   cfg.JWTIssuer,
+		Audience: cfg.JWTAudience,
+	})
+	if err != nil {
+		return fmt.Errorf("JWT_SECRET: %w", err)
+	}
+
+	var stopping atomic.Bool
+	gin.SetMode(cfg.GinMode)
+	router, err := api.NewRouter(api.Options{
+		Store:          store,
+		Verifier:       verifier,
+		Ready:          func() bool { return !stopping.Load() && store.IsOpen() },
+		MaxValueBytes:  cfg.MaxValueBytes,
+		TrustedProxies: cfg.TrustedProxies,
+		Logger:         log,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
+	}
+	srv := &http.Server{
+		Handler:           router,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+
+	gcCtx, stopGC := context.WithCancel(context.Background())
+	var gcDone sync.WaitGroup
+	gcDone.Go(func() { store.RunGC(gcCtx, cfg.GCInterval, log) })
+	defer func() {
+		stopGC()
+		gcDone.Wait()
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("gokv is serving", "addr", ln.Addr().String(), "db_path", cfg.DBPath,
+		"sync_writes", cfg.SyncWrites, "max_value_bytes", cfg.MaxValueBytes)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	stopping.Store(true)
+	log.Info("shutting down: not ready any more", "delay", cfg.ShutdownDelay, "timeout", cfg.ShutdownTimeout)
+	time.Sleep(cfg.ShutdownDelay)
+
+	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(drainCtx); err != nil {
+		log.Warn("drain timed out; closing remaining connections", "err", err)
+		if err := srv.Close(); err != nil {
+			log.Warn("close connections", "err", err)
+		}
+		return nil
+	}
+	log.Info("requests drained")
+	return nil
+}

@@ -1,0 +1,174 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gokv-service/gokv/internal/auth"
+	"github.com/gokv-service/gokv/internal/config"
+	"github.com/gokv-service/gokv/internal/storage"
+)
+
+const testSecret = "0123456789abcdef0123456789abcdef"
+
+func testConfig(t testing.TB) config.Config {
+	return config.Config{
+		JWTSecret:       testSecret,
+		DBPath:          t.TempDir(),
+		Port:            0,
+		GinMode:         "test",
+		MaxValueBytes:   1 << 20,
+		GCInterval:      time.Minute,
+		ShutdownTimeout: 5 * time.Second,
+		LogFormat:       "json",
+	}
+}
+
+// addrWriter passes the address from the "gokv is serving" log line on.
+type addrWriter struct{ addr chan string }
+
+func (w addrWriter) Write(p []byte) (int, error) {
+	var line struct{ Msg, Addr string }
+	if json.Unmarshal(p, &line) == nil && line.Msg == "gokv is serving" {
+		w.addr <- line.Addr
+	}
+	return len(p), nil
+}
+
+// runServer starts Run and returns its base URL, a function that stops it,
+// and the channel its result arrives on.
+func runServer(t *testing.T, cfg config.Config) (url string, stop context.CancelFunc, result chan error) {
+	t.Helper()
+	w := addrWriter{addr: make(chan string, 1)}
+	log := slog.New(slog.NewJSONHandler(w, nil))
+	ctx, stop := context.WithCancel(context.Background())
+	result = make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		result <- Run(ctx, cfg, log)
+		close(done)
+	}()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("Run did not return")
+		}
+	})
+	select {
+	case addr := <-w.addr:
+		_, port, _ := net.SplitHostPort(addr)
+		return "http://127.0.0.1:" + port, stop, result
+	case err := <-result:
+		t.Fatalf("Run returned before serving: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not start serving")
+	}
+	return "", nil, nil
+}
+
+func status(t *testing.T, method, url, token string, body io.Reader) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, body)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestShutdownSequence(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ShutdownDelay = time.Second
+	url, stop, result := runServer(t, cfg)
+	token, err := auth.Mint([]byte(testSecret), auth.Claims{ExpiresIn: time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := status(t, http.MethodPut, url+"/b/k", token, strings.NewReader("v")); got != http.StatusCreated {
+		t.Fatalf("PUT: %d", got)
+	}
+	if got := status(t, http.MethodGet, url+"/readyz", "", nil); got != http.StatusOK {
+		t.Fatalf("/readyz before shutdown: %d", got)
+	}
+
+	stop()
+	// During the delay the server is not ready but still serves.
+	deadline := time.Now().Add(cfg.ShutdownDelay / 2)
+	for status(t, http.MethodGet, url+"/readyz", "", nil) != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz did not turn 503 at once after shutdown began")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := status(t, http.MethodGet, url+"/b/k", token, nil); got != http.StatusOK {
+		t.Errorf("GET during the shutdown delay: %d, want 200", got)
+	}
+	select {
+	case err := <-result:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the shutdown delay")
+	}
+
+	// The listener is closed and the store is closed: it opens again.
+	if _, err := http.Get(url + "/healthz"); err == nil {
+		t.Error("the server still accepts connections after Run returned")
+	}
+	s, err := storage.Open(cfg.DBPath, storage.Options{})
+	if err != nil {
+		t.Fatalf("reopen after Run: %v", err)
+	}
+	defer s.Close()
+	if e, err := s.Get("b", "k"); err != nil || string(e.Value) != "v" {
+		t.Errorf("after Run: %q, %v", e.Value, err)
+	}
+}
+
+func TestPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := testConfig(t)
+	cfg.Port = ln.Addr().(*net.TCPAddr).Port
+	err = Run(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "listen on port "+strconv.Itoa(cfg.Port)) {
+		t.Fatalf("Run on a busy port: %v", err)
+	}
+	// The store was closed on the way out, so it opens again.
+	s, err := storage.Open(cfg.DBPath, storage.Options{})
+	if err != nil {
+		t.Fatalf("reopen after failed Run: %v", err)
+	}
+	s.Close()
+}
+
+func TestDatabaseInUse(t *testing.T) {
+	cfg := testConfig(t)
+	s, err := storage.Open(cfg.DBPath, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := Run(context.Background(), cfg, slog.New(slog.DiscardHandler)); !errors.Is(err, storage.ErrLocked) {
+		t.Fatalf("Run on a database in use: %v, want ErrLocked", err)
+	}
+}

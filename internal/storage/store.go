@@ -1,0 +1,259 @@
+// Package storage keeps gokv's buckets and keys in an embedded BadgerDB.
+//
+// Buckets are emulated: the entry for key k in bucket b is the Badger key
+// "b:k". Each value is stored together with its content type. The package
+// knows nothing of HTTP; callers act on the sentinel errors in errors.go.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Options are the knobs a deployment chooses; everything else is sized for
+// a small pod in badgerOptions.
+type Options struct {
+	// SyncWrites makes every write wait for fsync before it is
+	// acknowledged, so it survives a power loss or kernel crash, not only
+	// a crash of the process. Concurrent writes share one fsync.
+	SyncWrites bool
+	// Logger receives Badger's own messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// Entry is a stored value and the media type it was stored with.
+type Entry struct {
+	ContentType string
+	Value       []byte
+}
+
+// Store is an open database. Its methods are safe for concurrent use.
+type Store struct {
+	db *badger.DB
+}
+
+// maxTxnRetries bounds retries of a write that lost a race with a
+// concurrent write of the same key.
+const maxTxnRetries = 16
+
+// gcDiscardRatio: a value-log file is rewritten when at least this share
+// of it is garbage (Badger's recommended 0.5).
+const gcDiscardRatio = 0.5
+
+// badgerOptions sizes Badger for a pod with a few hundred MiB of memory
+// instead of Badger's server defaults (5×64 MiB memtables, 256 MiB block
+// cache, 1 GiB value-log files). Worst case resident memory from Badger
+// itself is about 3×8 MiB memtables + 16 MiB block cache + 8 MiB index
+// cache ≈ 48 MiB, plus value-log pages the kernel can reclaim.
+func badgerOptions(path string, opts Options) badger.Options {
+	return badger.DefaultOptions(path).
+		WithSyncWrites(opts.SyncWrites).
+		WithLogger(badgerLogger{opts.Logger}).
+		WithMemTableSize(8 << 20).
+		WithNumMemtables(3).
+		WithNumLevelZeroTables(3).
+		WithNumLevelZeroTablesStall(8).
+		WithNumCompactors(2).
+		WithBlockCacheSize(16 << 20).
+		WithIndexCacheSize(8 << 20).
+		// Values above 1 KiB go to the value log (WiscKey style): the LSM
+		// tree stays small and large values do not churn compactions.
+		WithValueThreshold(1 << 10).
+		WithValueLogFileSize(64 << 20).
+		WithMetricsEnabled(false)
+}
+
+// Open opens (creating if needed) the database in directory path. It
+// fails with ErrLocked, touching nothing, when another process has it open.
+func Open(path string, opts Options) (*Store, error) {
+	if err := checkUnlocked(path); err != nil {
+		return nil, err
+	}
+	db, err := badger.Open(badgerOptions(path, opts))
+	if err != nil {
+		return nil, fmt.Errorf("open badger at %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// checkUnlocked fails with ErrLocked when another process holds the lock
+// Badger takes on the directory (an exclusive flock). Badger reports that
+// case only as text, so gokv asks the kernel itself before opening.
+func checkUnlocked(path string) error {
+	dir, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open database directory %s: %w", path, err)
+	}
+	defer dir.Close()
+	err = syscall.Flock(int(dir.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return fmt.Errorf("open database at %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return fmt.Errorf("lock database directory %s: %w", path, err)
+	}
+	return syscall.Flock(int(dir.Fd()), syscall.LOCK_UN)
+}
+
+// Close flushes and closes the database. Acknowledged writes are already
+// durable as configured; Close makes the next Open fast.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close badger: %w", err)
+	}
+	return nil
+}
+
+// IsOpen reports whether the database can serve requests.
+func (s *Store) IsOpen() bool {
+	return !s.db.IsClosed()
+}
+
+// Get returns the entry stored under bucket and key, or ErrNotFound.
+func (s *Store) Get(bucket, key string) (Entry, error) {
+	k, err := encodeKey(bucket, key)
+	if err != nil {
+		return Entry{}, err
+	}
+	var e Entry
+	err = s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(k)
+		if err != nil {
+			return err
+		}
+		return item.Value(func(rec []byte) error {
+			contentType, value, err := decodeRecord(rec)
+			if err != nil {
+				return fmt.Errorf("key %q: %w", k, err)
+			}
+			// The record is only valid inside the transaction.
+			e = Entry{ContentType: contentType, Value: append([]byte(nil), value...)}
+			return nil
+		})
+	})
+	if err != nil {
+		return Entry{}, mapError("get", err)
+	}
+	return e, nil
+}
+
+// Put stores e under bucket and key and reports whether the key was new.
+// When Put returns nil the write is acknowledged: it survives a crash of
+// the process, and with SyncWrites also a crash of the machine.
+func (s *Store) Put(bucket, key string, e Entry) (created bool, err error) {
+	k, err := encodeKey(bucket, key)
+	if err != nil {
+		return false, err
+	}
+	if len(e.ContentType) > MaxContentTypeLen {
+		return false, fmt.Errorf("%w: longer than %d bytes", ErrInvalidContentType, MaxContentTypeLen)
+	}
+	rec := encodeRecord(e.ContentType, e.Value)
+	err = s.update(func(txn *badger.Txn) error {
+		_, err := txn.Get(k)
+		switch {
+		case errors.Is(err, badger.ErrKeyNotFound):
+			created = true
+		case err != nil:
+			return err
+		default:
+			created = false
+		}
+		return txn.Set(k, rec)
+	})
+	if err != nil {
+		return false, mapError("put", err)
+	}
+	return created, nil
+}
+
+// Delete removes bucket and key, or returns ErrNotFound.
+func (s *Store) Delete(bucket, key string) error {
+	k, err := encodeKey(bucket, key)
+	if err != nil {
+		return err
+	}
+	err = s.update(func(txn *badger.Txn) error {
+		if _, err := txn.Get(k); err != nil {
+			return err
+		}
+		return txn.Delete(k)
+	})
+	if err != nil {
+		return mapError("delete", err)
+	}
+	return nil
+}
+
+// update runs fn in a read-write transaction, retrying when a concurrent
+// write to the same key made the read inside fn stale.
+func (s *Store) update(fn func(*badger.Txn) error) error {
+	var err error
+	for range maxTxnRetries {
+		err = s.db.Update(fn)
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+	}
+	return err
+}
+
+// CollectGarbage rewrites value-log files until none is worth rewriting,
+// giving the space of overwritten and deleted values back to the disk.
+func (s *Store) CollectGarbage() error {
+	for {
+		err := s.db.RunValueLogGC(gcDiscardRatio)
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, badger.ErrNoRewrite), errors.Is(err, badger.ErrRejected):
+			return nil
+		default:
+			return mapError("value-log gc", err)
+		}
+	}
+}
+
+// RunGC calls CollectGarbage every interval until ctx is done. Errors are
+// logged, not fatal: the next round may succeed.
+func (s *Store) RunGC(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := s.CollectGarbage(); err != nil {
+				log.Warn("value-log garbage collection failed", "err", err)
+			}
+		}
+	}
+}
+
+// mapError turns Badger's errors into this package's vocabulary.
+func mapError(op string, err error) error {
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return ErrNotFound
+	case errors.Is(err, badger.ErrDBClosed), errors.Is(err, badger.ErrBlockedWrites):
+		return fmt.Errorf("%s: %w", op, ErrClosed)
+	// Badger flattens I/O errors into text, so ENOSPC is only visible as
+	// its message.
+	case errors.Is(err, syscall.ENOSPC), strings.Contains(err.Error(), syscall.ENOSPC.Error()):
+		return fmt.Errorf("%s: %w: %v", op, ErrNoSpace, err)
+	default:
+		return fmt.Errorf("%s: %w", op, err)
+	}
+}
