@@ -4,7 +4,7 @@
 # agree on it. Never use it anywhere else.
 DEV_SECRET ?= gokv-dev-secret-do-not-use-in-production
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-FUZZTIME   ?= 10s
+FUZZTIME   ?= 100000x
 BIN        ?= bin
 LDFLAGS    := -s -w -X main.version=$(VERSION)
 
@@ -44,7 +44,7 @@ unit: ## Unit, HTTP and binary tests with the race detector
 	go test -race -count=1 ./...
 
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME (default 10s)
+fuzz: ## Run every fuzz target for FUZZTIME executions or duration (default 100000x)
 	hack/fuzz.sh $(FUZZTIME)
 
 .PHONY: bench
