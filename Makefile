@@ -6,6 +6,7 @@ DEV_SECRET ?= gokv-dev-secret-do-not-use-in-production
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 FUZZTIME   ?= 100000x
 BIN        ?= bin
+IMAGE      ?= gokv:dev
 LDFLAGS    := -s -w -X main.version=$(VERSION)
 
 .DEFAULT_GOAL := help
@@ -23,17 +24,18 @@ token: ## Print a 1h token for the dev secret (for `make run`)
 	@JWT_SECRET='$(DEV_SECRET)' go run ./cmd/jwt-gen --expires-in 1h
 
 .PHONY: build
-build: ## Build gokv and jwt-gen into ./bin
-	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+build: ## Build gokv and jwt-gen into ./bin, as the image has them
+	CGO_ENABLED=0 go build -trimpath -tags nomsgpack -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 .PHONY: test
-test: lint unit fuzz ## Everything CI runs before the cluster tests: lint, unit tests, fuzzing
+test: lint unit chart fuzz ## Everything CI runs before the cluster tests: lint, unit and chart tests, fuzzing
 
 .PHONY: lint
 lint: ## gofmt and go vet
 	@unformatted=$$(gofmt -l .); \
 	  if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
+	cd test && go vet -tags e2e ./...
 
 .PHONY: lint-sh
 lint-sh: ## shellcheck the scripts (needs Debian's shellcheck package)
@@ -43,6 +45,10 @@ lint-sh: ## shellcheck the scripts (needs Debian's shellcheck package)
 unit: ## Unit, HTTP and binary tests with the race detector
 	go test -race -count=1 ./...
 
+.PHONY: chart
+chart: ## Chart tests: lint, render every scenario, strict decoding, k8s/ in sync, skaffold.yaml
+	cd test && go test -count=1 ./chart/...
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME executions or duration (default 100000x)
 	hack/fuzz.sh $(FUZZTIME)
@@ -50,6 +56,30 @@ fuzz: ## Run every fuzz target for FUZZTIME executions or duration (default 1000
 .PHONY: bench
 bench: ## Go benchmarks of the hot paths
 	go test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: image
+image: ## Build the container image $(IMAGE)
+	hack/image.sh $(IMAGE)
+
+.PHONY: manifests
+manifests: ## Render k8s/ from the chart
+	hack/render-manifests.sh
+
+.PHONY: kind-up
+kind-up: ## Create the kind cluster (if needed) and load $(IMAGE) into it
+	hack/kind-up.sh $(IMAGE)
+
+.PHONY: deploy
+deploy: ## helm upgrade --install the chart with $(IMAGE) into the current context
+	hack/deploy.sh $(IMAGE)
+
+.PHONY: e2e
+e2e: ## End-to-end tests on a real kind cluster (needs Docker; see hack/e2e.sh)
+	hack/e2e.sh $(E2E_ARGS)
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster
+	hack/kind-down.sh
 
 .PHONY: clean
 clean: ## Remove build outputs and the local ./data

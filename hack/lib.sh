@@ -94,6 +94,14 @@ ensure_image() {
   fi
   "$build"
   docker_image_exists "$ref" || die "$build did not produce $ref"
+  # Drop superseded builds (same name and version, other inputs) from the
+  # engine; one still used by a container stays.
+  local old
+  for old in $(docker images --format '{{.Repository}}:{{.Tag}}' "${ref%%:*}"); do
+    if [[ $old != "$ref" && ${old%-*} == "${ref%-*}" ]]; then
+      if docker rmi "$old" >/dev/null 2>&1; then log "removed superseded image $old"; fi
+    fi
+  done
   log "saving $ref to $tarball"
   mkdir -p "$(dirname "$tarball")"
   # Older builds of the same image and version are superseded by this one.

@@ -1,5 +1,12 @@
 // Command gokv is the gokv key-value server. It is configured only by
 // environment variables; see the README for the list.
+//
+//	gokv            serve
+//	gokv check      check a running gokv end to end (what `helm test` runs)
+//	gokv version    print the version
+//
+// The check is a subcommand rather than a binary of its own so that the
+// image carries one copy of the HTTP and token code, not two.
 package main
 
 import (
@@ -21,6 +28,31 @@ var version = "dev"
 
 func main() {
 	ginmode.Restore()
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run dispatches on the subcommand and returns the exit code.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		if err := serve(stderr); err != nil {
+			fmt.Fprintf(stderr, "gokv: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	switch args[0] {
+	case "check":
+		return runCheck(args[1:], getenv, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, version)
+		return 0
+	}
+	fmt.Fprintf(stderr, "gokv: unknown command %q\nUsage: gokv [check [flags] | version]; with no command gokv serves, configured by environment variables.\n", args[0])
+	return 2
+}
+
+// serve runs the server until SIGTERM or SIGINT has drained it.
+func serve(stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	// After the first signal, restore the default handling: a second
@@ -29,13 +61,6 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	if err := run(ctx, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "gokv: %v\n", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context, stderr io.Writer) error {
 	cfg, err := config.FromEnv()
 	if err != nil {
 		return err

@@ -192,6 +192,31 @@ func TestConfigErrorsExitAtOnce(t *testing.T) {
 	}
 }
 
+func TestCommands(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantCode int
+		wantOut  string
+		wantErr  string
+	}{
+		{[]string{"version"}, 0, "dev\n", ""},
+		{[]string{"serve"}, 2, "", `unknown command "serve"`},
+		{[]string{"check", "--url", "http://127.0.0.1:1", "--wait", "100ms"}, 2, "", "set JWT_SECRET"},
+	}
+	for _, tt := range tests {
+		cmd := exec.Command(binary, tt.args...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != tt.wantCode || stdout.String() != tt.wantOut && tt.wantOut != "" ||
+			!strings.Contains(stderr.String(), tt.wantErr) {
+			t.Errorf("gokv %v: exit %d, stdout %q, stderr %q; want %d, %q, %q",
+				tt.args, code, stdout.String(), stderr.String(), tt.wantCode, tt.wantOut, tt.wantErr)
+		}
+	}
+}
+
 func TestSecondServerOnSameDatabase(t *testing.T) {
 	dbPath := t.TempDir()
 	first := start(t, env(dbPath))

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bytes"
@@ -7,70 +7,26 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
+	"github.com/gokv-service/gokv/internal/api"
+	"github.com/gokv-service/gokv/internal/apitest"
 	"github.com/gokv-service/gokv/internal/auth"
 	"github.com/gokv-service/gokv/internal/storage"
 )
 
-var testSecret = []byte("0123456789abcdef0123456789abcdef")
-
-const testMaxValue = 64 << 10
-
-// testServer is the real router over a real Badger in a temporary
-// directory, behind a real HTTP server.
+// testServer wraps apitest's real stack with request helpers.
 type testServer struct {
-	URL   string
-	token string
-	store *storage.Store
-	ready atomic.Bool
+	*apitest.Server
 }
 
 func newTestServer(t testing.TB) *testServer {
-	t.Helper()
-	gin.SetMode(gin.TestMode)
-	store, err := storage.Open(t.TempDir(), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	verifier, err := auth.NewVerifier(testSecret, auth.VerifierOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{store: store}
-	ts.ready.Store(true)
-	router, err := NewRouter(Options{
-		Store:         store,
-		Verifier:      verifier,
-		Ready:         ts.ready.Load,
-		MaxValueBytes: testMaxValue,
-		Logger:        slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(router)
-	t.Cleanup(srv.Close)
-	ts.URL = srv.URL
-	ts.token = mintToken(t, time.Hour)
-	return ts
+	return &testServer{apitest.Start(t)}
 }
 
-func mintToken(t testing.TB, expiresIn time.Duration) string {
-	t.Helper()
-	token, err := auth.Mint(testSecret, auth.Claims{Subject: "test", ExpiresIn: expiresIn}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return token
-}
+const testMaxValue = apitest.DefaultMaxValue
 
 type response struct {
 	status int
@@ -86,7 +42,7 @@ func (ts *testServer) request(t testing.TB, method, path string, body io.Reader,
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+ts.token)
+	req.Header.Set("Authorization", "Bearer "+ts.Token)
 	for k, v := range headers {
 		if v == "" {
 			req.Header.Del(k)
@@ -225,7 +181,7 @@ func TestKeyPaths(t *testing.T) {
 			if string(r.body) != tt.name {
 				t.Errorf("GET %s = %q, want %q", tt.readPath, r.body, tt.name)
 			}
-			if _, err := ts.store.Get(tt.bucket, tt.key); err != nil {
+			if _, err := ts.Store.Get(tt.bucket, tt.key); err != nil {
 				t.Errorf("store has no key %q in bucket %q: %v", tt.key, tt.bucket, err)
 			}
 		})
@@ -343,7 +299,7 @@ func TestAuthentication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expired, err := auth.Mint(testSecret, auth.Claims{ExpiresIn: time.Minute}, time.Now().Add(-time.Hour))
+	expired, err := auth.Mint(apitest.Secret, auth.Claims{ExpiresIn: time.Minute}, time.Now().Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +311,7 @@ func TestAuthentication(t *testing.T) {
 		{"no header", "", `Bearer realm="gokv"`},
 		{"basic scheme", "Basic dXNlcjpwYXNz", `Bearer realm="gokv"`},
 		{"bearer without token", "Bearer ", `Bearer realm="gokv"`},
-		{"token without scheme", ts.token, `Bearer realm="gokv"`},
+		{"token without scheme", ts.Token, `Bearer realm="gokv"`},
 		{"garbage token", "Bearer abc.def.ghi", `Bearer realm="gokv", error="invalid_token"`},
 		{"wrong secret", "Bearer " + foreign, `Bearer realm="gokv", error="invalid_token"`},
 		{"expired", "Bearer " + expired, `Bearer realm="gokv", error="invalid_token"`},
@@ -380,7 +336,7 @@ func TestAuthentication(t *testing.T) {
 	if r := ts.request(t, http.MethodGet, "/b/k", nil, nil); string(r.body) != "secret value" {
 		t.Errorf("after rejected writes, value = %q, want it untouched", r.body)
 	}
-	r := ts.request(t, http.MethodGet, "/b/k", nil, map[string]string{"Authorization": "bearer " + ts.token})
+	r := ts.request(t, http.MethodGet, "/b/k", nil, map[string]string{"Authorization": "bearer " + ts.Token})
 	r.wantStatus(t, http.StatusOK, "GET with a lower-case scheme")
 }
 
@@ -391,7 +347,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	ts.request(t, http.MethodHead, "/healthz", nil, noToken).wantStatus(t, http.StatusOK, "HEAD /healthz")
 	ts.request(t, http.MethodGet, "/readyz", nil, noToken).wantStatus(t, http.StatusOK, "GET /readyz")
 
-	ts.ready.Store(false)
+	ts.Ready.Store(false)
 	r := ts.request(t, http.MethodGet, "/readyz", nil, noToken)
 	r.wantStatus(t, http.StatusServiceUnavailable, "GET /readyz while not ready")
 	r.errorMessage(t)
@@ -411,7 +367,7 @@ func TestUnknownPath(t *testing.T) {
 func TestClosedStoreIsUnavailable(t *testing.T) {
 	ts := newTestServer(t)
 	ts.put(t, "/b/k", "v", "").wantStatus(t, http.StatusCreated, "PUT")
-	if err := ts.store.Close(); err != nil {
+	if err := ts.Store.Close(); err != nil {
 		t.Fatal(err)
 	}
 	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
@@ -421,47 +377,8 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 	}
 }
 
-func TestStatusOf(t *testing.T) {
-	tests := []struct {
-		err  error
-		want int
-	}{
-		{storage.ErrNotFound, http.StatusNotFound},
-		{storage.ErrInvalidBucket, http.StatusBadRequest},
-		{storage.ErrInvalidKey, http.StatusBadRequest},
-		{storage.ErrInvalidContentType, http.StatusBadRequest},
-		{errBadBody, http.StatusBadRequest},
-		{errValueTooLarge, http.StatusRequestEntityTooLarge},
-		{storage.ErrNoSpace, http.StatusInsufficientStorage},
-		{storage.ErrClosed, http.StatusServiceUnavailable},
-		{io.ErrUnexpectedEOF, http.StatusInternalServerError},
-	}
-	for _, tt := range tests {
-		if got, _ := statusOf(tt.err); got != tt.want {
-			t.Errorf("statusOf(%v) = %d, want %d", tt.err, got, tt.want)
-		}
-	}
-	if _, msg := statusOf(io.ErrUnexpectedEOF); msg != "internal error" {
-		t.Errorf("a server fault is shown to the client as %q", msg)
-	}
-}
-
-func TestPanicBecomesJSON500(t *testing.T) {
-	gin.SetMode(gin.TestMode)
-	r := gin.New()
-	r.Use(recoverPanics(slog.New(slog.DiscardHandler)))
-	r.GET("/boom", func(*gin.Context) { panic("boom") })
-	w := httptest.NewRecorder()
-	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/boom", nil))
-	resp := response{status: w.Code, header: w.Header(), body: w.Body.Bytes()}
-	resp.wantStatus(t, http.StatusInternalServerError, "panicking handler")
-	if msg := resp.errorMessage(t); msg != "internal error" {
-		t.Errorf("error = %q, want \"internal error\"", msg)
-	}
-}
-
 func TestInvalidTrustedProxy(t *testing.T) {
-	_, err := NewRouter(Options{TrustedProxies: []string{"not-an-ip"}, Logger: slog.New(slog.DiscardHandler)})
+	_, err := api.NewRouter(api.Options{TrustedProxies: []string{"not-an-ip"}, Logger: slog.New(slog.DiscardHandler)})
 	if err == nil {
 		t.Fatal("NewRouter accepted a bad trusted proxy")
 	}

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ func BenchmarkGet(b *testing.B) {
 				client := &http.Client{}
 				for pb.Next() {
 					req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/bench/key-%d", ts.URL, n.Add(1)%keys), nil)
-					req.Header.Set("Authorization", "Bearer "+ts.token)
+					req.Header.Set("Authorization", "Bearer "+ts.Token)
 					benchDo(b, client, req, http.StatusOK)
 				}
 			})
@@ -51,7 +51,7 @@ func BenchmarkPut(b *testing.B) {
 				client := &http.Client{}
 				for pb.Next() {
 					req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("%s/bench/key-%d", ts.URL, n.Add(1)%10000), bytes.NewReader(value))
-					req.Header.Set("Authorization", "Bearer "+ts.token)
+					req.Header.Set("Authorization", "Bearer "+ts.Token)
 					benchDo(b, client, req, 0)
 				}
 			})
