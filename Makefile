@@ -5,6 +5,7 @@
 DEV_SECRET ?= gokv-dev-secret-do-not-use-in-production
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 FUZZTIME   ?= 100000x
+SOAK_DURATION ?= 10m
 BIN        ?= bin
 IMAGE      ?= gokv:dev
 LDFLAGS    := -s -w -X main.version=$(VERSION)
@@ -54,8 +55,16 @@ fuzz: ## Run every fuzz target for FUZZTIME executions or duration (default 1000
 	hack/fuzz.sh $(FUZZTIME)
 
 .PHONY: bench
-bench: ## Go benchmarks of the hot paths
+bench: ## gokv vs the ceiling: throughput, latency, group commit, RSS, cold start (needs jq, curl, taskset; ~5 min)
+	hack/bench.sh
+
+.PHONY: bench-go
+bench-go: ## Go benchmarks of the hot paths (auth, routing, storage, whole stack)
 	go test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: soak
+soak: ## 10 minutes of mixed load: no errors, flat RSS and goroutines (SOAK_DURATION=10m)
+	hack/soak.sh $(SOAK_DURATION)
 
 .PHONY: image
 image: ## Build the container image $(IMAGE)

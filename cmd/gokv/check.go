@@ -8,7 +8,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/gokv-service/gokv/internal/auth"
 	"github.com/gokv-service/gokv/internal/check"
 	"github.com/gokv-service/gokv/internal/client"
 )
@@ -41,7 +40,7 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 		fs.Usage()
 		return 2
 	}
-	token, err := tokenFromEnv(getenv)
+	token, err := client.TokenFromEnv(getenv, "gokv-check", 5*time.Minute)
 	if err != nil {
 		fmt.Fprintf(stderr, "gokv check: %v\n", err)
 		return 2
@@ -62,24 +61,4 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "PASS %s\n", *url)
 	return 0
-}
-
-func tokenFromEnv(getenv func(string) string) (string, error) {
-	if t := getenv("GOKV_TOKEN"); t != "" {
-		return t, nil
-	}
-	secret := getenv("JWT_SECRET")
-	if secret == "" {
-		return "", errors.New("set JWT_SECRET (to mint a token) or GOKV_TOKEN")
-	}
-	token, err := auth.Mint([]byte(secret), auth.Claims{
-		Subject:   "gokv-check",
-		Issuer:    getenv("JWT_ISSUER"),
-		Audience:  getenv("JWT_AUDIENCE"),
-		ExpiresIn: 5 * time.Minute,
-	}, time.Now())
-	if err != nil {
-		return "", fmt.Errorf("JWT_SECRET: %w", err)
-	}
-	return token, nil
 }

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/gokv-service/gokv/internal/config"
@@ -25,6 +26,15 @@ import (
 
 // version is stamped at build time with -ldflags "-X main.version=...".
 var version = "dev"
+
+// defaultMemoryLimit is the Go runtime's soft memory limit unless
+// GOMEMLIMIT says otherwise. Badger's caches and memtables live on the Go
+// heap (about 45 MiB at most with the pod-sized options), and with the
+// default GOGC the heap would grow to twice that before a collection;
+// the limit makes the collector run earlier instead, keeping RSS under
+// 100 MiB (docs/performance.md). It is soft: a heap that needs more, for
+// large values in flight, still gets it.
+const defaultMemoryLimit = 64 << 20
 
 func main() {
 	ginmode.Restore()
@@ -53,6 +63,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 
 // serve runs the server until SIGTERM or SIGINT has drained it.
 func serve(stderr io.Writer) error {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	// After the first signal, restore the default handling: a second

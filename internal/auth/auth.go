@@ -73,12 +73,20 @@ type VerifierOptions struct {
 	Issuer string
 	// Audience, when set, must be one of the token's aud claims.
 	Audience string
+	// CacheSize is how many verified tokens are remembered until they
+	// expire, so that a client's next request with the same token skips
+	// the parsing and HMAC; 0 verifies every time.
+	CacheSize int
+	// Now is the clock; nil means time.Now. For tests.
+	Now func() time.Time
 }
 
 // Verifier checks tokens. It is safe for concurrent use.
 type Verifier struct {
 	secret []byte
 	parser *jwt.Parser
+	cache  *tokenCache // nil without a cache
+	now    func() time.Time
 }
 
 // NewVerifier returns a Verifier for tokens signed with secret.
@@ -100,18 +108,37 @@ func NewVerifier(secret []byte, opts VerifierOptions) (*Verifier, error) {
 	if opts.Audience != "" {
 		parserOpts = append(parserOpts, jwt.WithAudience(opts.Audience))
 	}
-	return &Verifier{secret: secret, parser: jwt.NewParser(parserOpts...)}, nil
+	v := &Verifier{secret: secret, now: opts.Now}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	parserOpts = append(parserOpts, jwt.WithTimeFunc(v.now))
+	v.parser = jwt.NewParser(parserOpts...)
+	if opts.CacheSize > 0 {
+		v.cache = newTokenCache(opts.CacheSize)
+	}
+	return v, nil
 }
 
 // Verify returns nil when token is a valid, unexpired HS256 token signed
 // with the Verifier's secret, and an error wrapping ErrInvalidToken
 // otherwise.
 func (v *Verifier) Verify(token string) error {
-	_, err := v.parser.ParseWithClaims(token, &jwt.RegisteredClaims{}, func(*jwt.Token) (any, error) {
+	now := v.now()
+	if v.cache != nil && v.cache.valid(token, now) {
+		return nil
+	}
+	var claims jwt.RegisteredClaims
+	_, err := v.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
 		return v.secret, nil
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if v.cache != nil {
+		// The parser refuses a token from exp + Leeway on; so does the
+		// cache. WithExpirationRequired guarantees exp is there.
+		v.cache.add(token, claims.ExpiresAt.Add(Leeway))
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/gokv-service/gokv/internal/auth"
 )
 
 // Client talks to one gokv server.
@@ -158,4 +160,29 @@ func statusError(resp *http.Response) error {
 		body.Error = strings.TrimSpace(string(b))
 	}
 	return &StatusError{Method: resp.Request.Method, Path: resp.Request.URL.EscapedPath(), Status: resp.StatusCode, Message: body.Error}
+}
+
+// TokenFromEnv returns the token a client tool should send: $GOKV_TOKEN
+// as it is, or one minted from $JWT_SECRET (with $JWT_ISSUER and
+// $JWT_AUDIENCE when set, as the server requires) for subject, valid for
+// lifetime. Tokens and secrets come from the environment, never from a
+// command line where ps would show them.
+func TokenFromEnv(getenv func(string) string, subject string, lifetime time.Duration) (string, error) {
+	if t := getenv("GOKV_TOKEN"); t != "" {
+		return t, nil
+	}
+	secret := getenv("JWT_SECRET")
+	if secret == "" {
+		return "", errors.New("set JWT_SECRET (to mint a token) or GOKV_TOKEN")
+	}
+	token, err := auth.Mint([]byte(secret), auth.Claims{
+		Subject:   subject,
+		Issuer:    getenv("JWT_ISSUER"),
+		Audience:  getenv("JWT_AUDIENCE"),
+		ExpiresIn: lifetime,
+	}, time.Now())
+	if err != nil {
+		return "", fmt.Errorf("JWT_SECRET: %w", err)
+	}
+	return token, nil
 }

@@ -30,12 +30,14 @@ type Config struct {
 	GinMode         string        `envconfig:"GIN_MODE" default:"debug"`
 	MaxValueBytes   int64         `envconfig:"MAX_VALUE_BYTES" default:"1048576"`
 	SyncWrites      bool          `envconfig:"SYNC_WRITES" default:"true"`
+	MinFreeBytes    int64         `envconfig:"MIN_FREE_BYTES" default:"67108864"`
 	GCInterval      time.Duration `envconfig:"GC_INTERVAL" default:"5m"`
 	ShutdownDelay   time.Duration `envconfig:"SHUTDOWN_DELAY" default:"0s"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
 	LogLevel        slog.Level    `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat       string        `envconfig:"LOG_FORMAT" default:"text"`
 	TrustedProxies  []string      `envconfig:"TRUSTED_PROXIES"`
+	DebugAddr       string        `envconfig:"DEBUG_ADDR"`
 }
 
 // FromEnv reads and validates the configuration. Its error is one line
@@ -96,6 +98,9 @@ func (c Config) Validate() error {
 	if c.MaxValueBytes < 1 || c.MaxValueBytes > MaxValueLimit {
 		return fmt.Errorf("MAX_VALUE_BYTES must be between 1 and %d, got %d", MaxValueLimit, c.MaxValueBytes)
 	}
+	if c.MinFreeBytes < 0 {
+		return fmt.Errorf("MIN_FREE_BYTES must not be negative (0 turns the check off), got %d", c.MinFreeBytes)
+	}
 	if c.GCInterval <= 0 {
 		return fmt.Errorf("GC_INTERVAL must be positive, got %s", c.GCInterval)
 	}
@@ -115,7 +120,25 @@ func (c Config) Validate() error {
 			return fmt.Errorf("TRUSTED_PROXIES: %q is not an IP address or CIDR", p)
 		}
 	}
+	if c.DebugAddr != "" && !isLoopbackAddr(c.DebugAddr) {
+		return fmt.Errorf("DEBUG_ADDR must be a loopback host:port such as 127.0.0.1:6060, got %q", c.DebugAddr)
+	}
 	return nil
+}
+
+// isLoopbackAddr reports whether addr is host:port with a loopback IP or
+// localhost: the debug endpoints show the heap and goroutine stacks, so
+// they are never offered beyond the pod or machine.
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func isIPOrCIDR(s string) bool {

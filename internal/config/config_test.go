@@ -16,8 +16,8 @@ const validSecret = "0123456789abcdef0123456789abcdef"
 func setEnv(t *testing.T, env map[string]string) {
 	t.Helper()
 	for _, name := range []string{"JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE", "DB_PATH", "PORT", "GIN_MODE",
-		"MAX_VALUE_BYTES", "SYNC_WRITES", "GC_INTERVAL", "SHUTDOWN_DELAY", "SHUTDOWN_TIMEOUT",
-		"LOG_LEVEL", "LOG_FORMAT", "TRUSTED_PROXIES"} {
+		"MAX_VALUE_BYTES", "SYNC_WRITES", "MIN_FREE_BYTES", "GC_INTERVAL", "SHUTDOWN_DELAY", "SHUTDOWN_TIMEOUT",
+		"LOG_LEVEL", "LOG_FORMAT", "TRUSTED_PROXIES", "DEBUG_ADDR"} {
 		t.Setenv(name, "") // restores the old value after the test
 		os.Unsetenv(name)
 	}
@@ -39,6 +39,7 @@ func TestDefaults(t *testing.T) {
 		GinMode:         "debug",
 		MaxValueBytes:   1 << 20,
 		SyncWrites:      true,
+		MinFreeBytes:    64 << 20,
 		GCInterval:      5 * time.Minute,
 		ShutdownDelay:   0,
 		ShutdownTimeout: 20 * time.Second,
@@ -60,12 +61,14 @@ func TestSettings(t *testing.T) {
 		"GIN_MODE":         "release",
 		"MAX_VALUE_BYTES":  "4096",
 		"SYNC_WRITES":      "false",
+		"MIN_FREE_BYTES":   "0",
 		"GC_INTERVAL":      "30s",
 		"SHUTDOWN_DELAY":   "5s",
 		"SHUTDOWN_TIMEOUT": "1m",
 		"LOG_LEVEL":        "debug",
 		"LOG_FORMAT":       "json",
 		"TRUSTED_PROXIES":  "10.0.0.0/8, 192.168.1.1",
+		"DEBUG_ADDR":       "127.0.0.1:6060",
 	})
 	c, err := FromEnv()
 	if err != nil {
@@ -86,6 +89,7 @@ func TestSettings(t *testing.T) {
 		LogLevel:        slog.LevelDebug,
 		LogFormat:       "json",
 		TrustedProxies:  []string{"10.0.0.0/8", "192.168.1.1"},
+		DebugAddr:       "127.0.0.1:6060",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("settings:\ngot  %+v\nwant %+v", c, want)
@@ -110,6 +114,7 @@ func TestInvalidSettings(t *testing.T) {
 		{"max value huge", map[string]string{"MAX_VALUE_BYTES": "1073741824"}, "MAX_VALUE_BYTES must be between 1 and"},
 		{"max value text", map[string]string{"MAX_VALUE_BYTES": "1MiB"}, `MAX_VALUE_BYTES="1MiB" is not a valid number`},
 		{"sync writes", map[string]string{"SYNC_WRITES": "yes please"}, `SYNC_WRITES="yes please" is not a valid boolean`},
+		{"min free negative", map[string]string{"MIN_FREE_BYTES": "-1"}, "MIN_FREE_BYTES must not be negative"},
 		{"gc interval zero", map[string]string{"GC_INTERVAL": "0s"}, "GC_INTERVAL must be positive"},
 		{"shutdown delay unitless", map[string]string{"SHUTDOWN_DELAY": "5"}, `SHUTDOWN_DELAY="5" is not a valid duration`},
 		{"shutdown delay negative", map[string]string{"SHUTDOWN_DELAY": "-1s"}, "SHUTDOWN_DELAY must not be negative"},
@@ -117,6 +122,9 @@ func TestInvalidSettings(t *testing.T) {
 		{"log level", map[string]string{"LOG_LEVEL": "loud"}, `LOG_LEVEL="loud" is not a valid log level`},
 		{"log format", map[string]string{"LOG_FORMAT": "xml"}, `LOG_FORMAT must be text or json, got "xml"`},
 		{"trusted proxy", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, `TRUSTED_PROXIES: "proxy.local" is not an IP address or CIDR`},
+		{"debug addr all interfaces", map[string]string{"DEBUG_ADDR": ":6060"}, `DEBUG_ADDR must be a loopback host:port`},
+		{"debug addr public", map[string]string{"DEBUG_ADDR": "10.1.2.3:6060"}, `DEBUG_ADDR must be a loopback host:port`},
+		{"debug addr no port", map[string]string{"DEBUG_ADDR": "127.0.0.1"}, `DEBUG_ADDR must be a loopback host:port`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -172,3 +172,28 @@ func TestDatabaseInUse(t *testing.T) {
 		t.Fatalf("Run on a database in use: %v, want ErrLocked", err)
 	}
 }
+
+// TestDebugEndpoints: with DEBUG_ADDR set, the profiling endpoints answer
+// there (and only there); without it they are nowhere.
+func TestDebugEndpoints(t *testing.T) {
+	cfg := testConfig(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DebugAddr = ln.Addr().String()
+	ln.Close()
+	url, _, _ := runServer(t, cfg)
+	resp, err := http.Get("http://" + cfg.DebugAddr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatalf("debug endpoint: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "goroutine profile: total ") {
+		t.Errorf("goroutine profile: %d %.60q", resp.StatusCode, body)
+	}
+	if got := status(t, http.MethodGet, url+"/debug/pprof/", "", nil); got != http.StatusUnauthorized && got != http.StatusNotFound {
+		t.Errorf("the API port serves /debug/pprof/: %d", got)
+	}
+}

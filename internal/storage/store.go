@@ -27,6 +27,10 @@ type Options struct {
 	SyncWrites bool
 	// Logger receives Badger's own messages; nil discards them.
 	Logger *slog.Logger
+	// MinFreeBytes is the free space on the database's filesystem below
+	// which writes of new data fail with ErrNoSpace (see space.go); 0
+	// turns the check off.
+	MinFreeBytes int64
 }
 
 // Entry is a stored value and the media type it was stored with.
@@ -37,7 +41,8 @@ type Entry struct {
 
 // Store is an open database. Its methods are safe for concurrent use.
 type Store struct {
-	db *badger.DB
+	db     *badger.DB
+	writes *committer
 }
 
 // maxTxnRetries bounds retries of a write that lost a race with a
@@ -51,14 +56,18 @@ const gcDiscardRatio = 0.5
 // badgerOptions sizes Badger for a pod with a few hundred MiB of memory
 // instead of Badger's server defaults (5×64 MiB memtables, 256 MiB block
 // cache, 1 GiB value-log files). Worst case resident memory from Badger
-// itself is about 3×8 MiB memtables + 16 MiB block cache + 8 MiB index
-// cache ≈ 48 MiB, plus value-log pages the kernel can reclaim.
+// itself is about 4×5.3 MiB memtable arenas (4 MiB of entries plus
+// Badger's per-batch slack each) + 16 MiB block cache + 8 MiB index cache
+// ≈ 45 MiB, all on the Go heap, plus mapped file pages the kernel can
+// reclaim. Smaller memtables than the 8 MiB tried first keep that heap
+// smaller under writes, so the soft memory limit (cmd/gokv) costs less
+// throughput; see docs/performance.md.
 func badgerOptions(path string, opts Options) badger.Options {
 	return badger.DefaultOptions(path).
 		WithSyncWrites(opts.SyncWrites).
 		WithLogger(badgerLogger{opts.Logger}).
-		WithMemTableSize(8 << 20).
-		WithNumMemtables(3).
+		WithMemTableSize(4 << 20).
+		WithNumMemtables(4).
 		WithNumLevelZeroTables(3).
 		WithNumLevelZeroTablesStall(8).
 		WithNumCompactors(2).
@@ -81,7 +90,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open badger at %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, writes: newCommitter(db, newSpaceGuard(path, opts.MinFreeBytes))}, nil
 }
 
 // checkUnlocked fails with ErrLocked when another process holds the lock
@@ -150,7 +159,8 @@ func (s *Store) Get(bucket, key string) (Entry, error) {
 
 // Put stores e under bucket and key and reports whether the key was new.
 // When Put returns nil the write is acknowledged: it survives a crash of
-// the process, and with SyncWrites also a crash of the machine.
+// the process, and with SyncWrites also a crash of the machine. Concurrent
+// writes are committed together (see commit.go).
 func (s *Store) Put(bucket, key string, e Entry) (created bool, err error) {
 	k, err := encodeKey(bucket, key)
 	if err != nil {
@@ -159,23 +169,11 @@ func (s *Store) Put(bucket, key string, e Entry) (created bool, err error) {
 	if len(e.ContentType) > MaxContentTypeLen {
 		return false, fmt.Errorf("%w: longer than %d bytes", ErrInvalidContentType, MaxContentTypeLen)
 	}
-	rec := encodeRecord(e.ContentType, e.Value)
-	err = s.update(func(txn *badger.Txn) error {
-		_, err := txn.Get(k)
-		switch {
-		case errors.Is(err, badger.ErrKeyNotFound):
-			created = true
-		case err != nil:
-			return err
-		default:
-			created = false
-		}
-		return txn.Set(k, rec)
-	})
-	if err != nil {
+	op := &writeOp{key: k, rec: encodeRecord(e.ContentType, e.Value)}
+	if err := s.writes.write(op); err != nil {
 		return false, mapError("put", err)
 	}
-	return created, nil
+	return !op.existed, nil
 }
 
 // Delete removes bucket and key, or returns ErrNotFound.
@@ -184,36 +182,21 @@ func (s *Store) Delete(bucket, key string) error {
 	if err != nil {
 		return err
 	}
-	err = s.update(func(txn *badger.Txn) error {
-		if _, err := txn.Get(k); err != nil {
-			return err
+	op := &writeOp{key: k, delete: true}
+	if err := s.writes.write(op); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return ErrNotFound
 		}
-		return txn.Delete(k)
-	})
-	if err != nil {
 		return mapError("delete", err)
 	}
 	return nil
-}
-
-// update runs fn in a read-write transaction, retrying when a concurrent
-// write to the same key made the read inside fn stale.
-func (s *Store) update(fn func(*badger.Txn) error) error {
-	var err error
-	for range maxTxnRetries {
-		err = s.db.Update(fn)
-		if !errors.Is(err, badger.ErrConflict) {
-			return err
-		}
-	}
-	return err
 }
 
 // CollectGarbage rewrites value-log files until none is worth rewriting,
 // giving the space of overwritten and deleted values back to the disk.
 func (s *Store) CollectGarbage() error {
 	for {
-		err := s.db.RunValueLogGC(gcDiscardRatio)
+		err := s.writes.exclusive(func() error { return s.db.RunValueLogGC(gcDiscardRatio) })
 		switch {
 		case err == nil:
 			continue

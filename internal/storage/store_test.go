@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 )
 
 // openTestStore opens a Store in a fresh directory and closes it when the
@@ -253,56 +252,4 @@ func TestConcurrentCreatesCountOnce(t *testing.T) {
 	if created != 1 {
 		t.Errorf("%d writers were told they created the key, want 1", created)
 	}
-}
-
-func TestCollectGarbageReclaimsSpace(t *testing.T) {
-	dir := t.TempDir()
-	s := openTestStore(t, dir)
-	// Value-log garbage is only known once compactions have dropped the
-	// old versions, so write long keys that fill several memtables, with
-	// values large enough to live in the value log.
-	value := bytes.Repeat([]byte{7}, 2<<10)
-	keyPrefix := string(bytes.Repeat([]byte("k"), 1000))
-	const keys, rounds = 2000, 20
-	for round := range rounds {
-		for i := range keys {
-			mustPut(t, s, "gc", fmt.Sprint(keyPrefix, i), Entry{Value: append(value[:len(value)-1:len(value)-1], byte(round))})
-		}
-	}
-	for i := range keys {
-		if err := s.Delete("gc", fmt.Sprint(keyPrefix, i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	before := vlogBytes(t, dir)
-	deadline := time.Now().Add(60 * time.Second)
-	after := before
-	for after >= before && time.Now().Before(deadline) {
-		if err := s.CollectGarbage(); err != nil {
-			t.Fatalf("CollectGarbage: %v", err)
-		}
-		after = vlogBytes(t, dir)
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Logf("value log: %d bytes before GC, %d after", before, after)
-	if after >= before {
-		t.Errorf("value log did not shrink within a minute: %d bytes before GC, %d after", before, after)
-	}
-}
-
-func vlogBytes(t testing.TB, dir string) int64 {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.vlog"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var total int64
-	for _, f := range files {
-		info, err := os.Stat(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		total += info.Size()
-	}
-	return total
 }

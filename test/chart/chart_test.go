@@ -529,7 +529,7 @@ func TestCustomized(t *testing.T) {
 	gokv := sts.Spec.Template.Spec.Containers[0]
 	wantEnv := map[string]string{
 		"JWT_ISSUER": "platform-team", "JWT_AUDIENCE": "gokv", "MAX_VALUE_BYTES": "4194304",
-		"SYNC_WRITES": "false", "GC_INTERVAL": "1m", "LOG_LEVEL": "debug", "LOG_FORMAT": "text",
+		"SYNC_WRITES": "false", "MIN_FREE_BYTES": "134217728", "GC_INTERVAL": "1m", "LOG_LEVEL": "debug", "LOG_FORMAT": "text",
 		"SHUTDOWN_DELAY": "10s", "SHUTDOWN_TIMEOUT": "30s", "GOMEMLIMIT": "200MiB",
 	}
 	for k, v := range wantEnv {

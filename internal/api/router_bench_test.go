@@ -1,0 +1,41 @@
+package api_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/gokv-service/gokv/internal/apitest"
+	"github.com/gokv-service/gokv/internal/storage"
+)
+
+// BenchmarkRouter serves requests in-process, without TCP: routing, the
+// token check (a cache hit after the first request), path unescaping and
+// the handler over the real store.
+func BenchmarkRouter(b *testing.B) {
+	ts := apitest.Start(b)
+	value := bytes.Repeat([]byte("v"), 100)
+	for i := range 1000 {
+		if _, err := ts.Store.Put("bench", fmt.Sprint("key-", i), storage.Entry{Value: value}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, method := range []string{http.MethodGet, http.MethodPut} {
+		b.Run(method, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				req := httptest.NewRequest(method, fmt.Sprint("/bench/key-", i%1000), bytes.NewReader(value))
+				req.Header.Set("Authorization", "Bearer "+ts.Token)
+				w := httptest.NewRecorder()
+				ts.Handler.ServeHTTP(w, req)
+				if w.Code/100 != 2 {
+					b.Fatalf("%s: %d %s", method, w.Code, w.Body)
+				}
+				i++
+			}
+		})
+	}
+}

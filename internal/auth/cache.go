@@ -1,0 +1,59 @@
+package auth
+
+import (
+	"sync"
+	"time"
+)
+
+// maxCachedTokenLen keeps unusually long tokens out of the cache, so that
+// its memory stays bounded by about size × 4 KiB.
+const maxCachedTokenLen = 4 << 10
+
+// tokenCache remembers tokens that passed full verification, keyed by the
+// exact token string, until they expire. Only exp can turn a verified
+// token invalid later (nbf and iat only ever pass once they have passed,
+// and the secret, method, issuer and audience are fixed per Verifier), so
+// a hit is exactly as good as verifying again. A token that never passed
+// verification is never in the cache, so a forged or altered one always
+// takes the full path.
+type tokenCache struct {
+	mu      sync.RWMutex
+	size    int
+	expires map[string]time.Time // token → first instant it is refused
+}
+
+func newTokenCache(size int) *tokenCache {
+	return &tokenCache{size: size, expires: make(map[string]time.Time, size)}
+}
+
+// valid reports whether token is cached and still unexpired at now.
+func (c *tokenCache) valid(token string, now time.Time) bool {
+	c.mu.RLock()
+	exp, ok := c.expires[token]
+	c.mu.RUnlock()
+	if ok && !now.Before(exp) {
+		c.mu.Lock()
+		delete(c.expires, token)
+		c.mu.Unlock()
+		return false
+	}
+	return ok
+}
+
+// add remembers a verified token that is refused from exp on. When the
+// cache is full an arbitrary entry makes room (Go's map iteration starts
+// at a random place), which bounds it without bookkeeping on every hit.
+func (c *tokenCache) add(token string, exp time.Time) {
+	if len(token) > maxCachedTokenLen {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.expires[token]; !ok && len(c.expires) >= c.size {
+		for k := range c.expires {
+			delete(c.expires, k)
+			break
+		}
+	}
+	c.expires[token] = exp
+}

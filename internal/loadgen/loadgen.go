@@ -1,0 +1,423 @@
+// Package loadgen drives a running gokv with a fixed workload and measures
+// what it gets back: throughput, the latency distribution and the answers
+// by status. It is the engine of gokv-bench, in the spirit of
+// redis-benchmark: every run is bounded by a request count, a duration or
+// both.
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gokv-service/gokv/internal/storage"
+)
+
+// Workload says which requests a run sends.
+type Workload string
+
+// The workloads.
+const (
+	Get   Workload = "get"   // only GETs of preloaded keys
+	Put   Workload = "put"   // only PUTs
+	Mixed Workload = "mixed" // GETs with probability ReadRatio, else PUTs
+)
+
+// Config describes one run.
+type Config struct {
+	// URL is the server's base URL, http://host:port.
+	URL string
+	// Token is sent as the bearer token of every request.
+	Token string
+	// Bucket holds the run's keys, named key-0 ... key-(Keys-1).
+	Bucket   string
+	Workload Workload
+	// ReadRatio is the share of GETs in the Mixed workload, 0 to 1.
+	ReadRatio float64
+	// ValueSize is the size of every value written, in bytes.
+	ValueSize int
+	// Keys is how many distinct keys requests pick from, uniformly.
+	Keys int
+	// Concurrency is the number of connections, each with one request in
+	// flight at a time.
+	Concurrency int
+	// Duration and Requests bound the measured phase; it ends at the
+	// first reached. At least one must be set.
+	Duration time.Duration
+	Requests int64
+	// Preload writes every key once before the measured phase, so that
+	// GETs find their keys.
+	Preload bool
+	// Timeout bounds each request; 0 means 10 s.
+	Timeout time.Duration
+	// Progress, when not nil, gets a line every ProgressInterval while
+	// the measured phase runs.
+	Progress         io.Writer
+	ProgressInterval time.Duration
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	if _, err := dialAddr(c.URL); err != nil {
+		return err
+	}
+	if err := storage.ValidateBucket(c.Bucket); err != nil {
+		return fmt.Errorf("bucket %q: %w", c.Bucket, err)
+	}
+	switch c.Workload {
+	case Get, Put, Mixed:
+	default:
+		return fmt.Errorf("workload must be get, put or mixed, got %q", c.Workload)
+	}
+	if c.ReadRatio < 0 || c.ReadRatio > 1 {
+		return fmt.Errorf("read ratio must be between 0 and 1, got %g", c.ReadRatio)
+	}
+	if c.ValueSize < 0 {
+		return fmt.Errorf("value size must not be negative, got %d", c.ValueSize)
+	}
+	if c.Keys < 1 {
+		return fmt.Errorf("keys must be at least 1, got %d", c.Keys)
+	}
+	if c.Concurrency < 1 {
+		return fmt.Errorf("concurrency must be at least 1, got %d", c.Concurrency)
+	}
+	if c.Duration < 0 || c.Requests < 0 {
+		return errors.New("duration and requests must not be negative")
+	}
+	if c.Duration == 0 && c.Requests == 0 {
+		return errors.New("set a duration, a request count or both: a run must be bounded")
+	}
+	return nil
+}
+
+// dialAddr returns host:port of a plain-HTTP base URL.
+func dialAddr(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("url: %w", err)
+	}
+	if u.Scheme != "http" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return "", fmt.Errorf("url must look like http://host:port, got %q", base)
+	}
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "80"), nil
+	}
+	return u.Host, nil
+}
+
+// KeyName is the name of key i of a run.
+func KeyName(i int) string {
+	return "key-" + strconv.Itoa(i)
+}
+
+// Result is what a run measured.
+type Result struct {
+	Workload    Workload `json:"workload"`
+	ReadRatio   float64  `json:"read_ratio,omitempty"`
+	ValueSize   int      `json:"value_size"`
+	Keys        int      `json:"keys"`
+	Concurrency int      `json:"concurrency"`
+
+	// Requests counts every request sent in the measured phase, answered
+	// or not; Reads and Writes split it.
+	Requests int64   `json:"requests"`
+	Reads    int64   `json:"reads"`
+	Writes   int64   `json:"writes"`
+	Seconds  float64 `json:"seconds"`
+	// Throughput is answered requests per second, errors included.
+	Throughput float64 `json:"requests_per_second"`
+	// Latency is of answered requests, in milliseconds.
+	Latency Latency `json:"latency_ms"`
+	// Statuses counts answers by HTTP status.
+	Statuses map[string]int64 `json:"statuses"`
+	// Errors counts requests that did not get the expected answer (200
+	// for GET, 201 or 204 for PUT): by status, and as "transport" when no
+	// answer came at all. FirstError describes the first transport error.
+	Errors      int64            `json:"errors"`
+	ErrorsBy    map[string]int64 `json:"errors_by_status,omitempty"`
+	FirstError  string           `json:"first_error,omitempty"`
+	PreloadSecs float64          `json:"preload_seconds,omitempty"`
+	// ClientCPU is the CPU time this process used per second of the
+	// measured phase, in percent of one core: near the generator's core
+	// count it is the generator, not the server, that sets the pace.
+	ClientCPU float64 `json:"client_cpu_percent"`
+}
+
+// Latency is a latency distribution in milliseconds.
+type Latency struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Run preloads if asked, then runs the measured phase until its bound or
+// until ctx is done, and returns what it measured. Failed requests are
+// counted, not returned as errors; an error means the run itself could
+// not be made (a bad config or a failed preload).
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	addr, _ := dialAddr(cfg.URL)
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	g := &generator{cfg: cfg, addr: addr, value: make([]byte, cfg.ValueSize)}
+	for i := range g.value {
+		g.value[i] = 'a' + byte(i%26)
+	}
+	res := Result{Workload: cfg.Workload, ValueSize: cfg.ValueSize, Keys: cfg.Keys, Concurrency: cfg.Concurrency}
+	if cfg.Workload == Mixed {
+		res.ReadRatio = cfg.ReadRatio
+	}
+	if cfg.Preload {
+		start := time.Now()
+		if err := g.preload(ctx); err != nil {
+			return Result{}, err
+		}
+		res.PreloadSecs = time.Since(start).Seconds()
+	}
+	g.measure(ctx, &res)
+	return res, nil
+}
+
+type generator struct {
+	cfg   Config
+	addr  string
+	value []byte
+}
+
+// worker is one connection's share of a run.
+type worker struct {
+	conn     *conn
+	rng      *rand.Rand
+	hist     histogram
+	statuses [600]int64
+	bad      [600]int64 // answers other than the expected ones
+	reads    int64
+	writes   int64
+	errors   int64
+	notSent  int64 // transport errors
+	firstErr error
+}
+
+func (g *generator) newWorker(seed uint64) *worker {
+	return &worker{conn: newConn(g.addr, g.cfg.Timeout), rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+// request formats a GET or PUT of key i into w.conn.buf.
+func (g *generator) request(w *worker, put bool, i int) {
+	b := w.conn.buf[:0]
+	if put {
+		b = append(b, "PUT /"...)
+	} else {
+		b = append(b, "GET /"...)
+	}
+	b = append(b, g.cfg.Bucket...)
+	b = append(b, "/key-"...)
+	b = strconv.AppendInt(b, int64(i), 10)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, g.addr...)
+	b = append(b, "\r\nAuthorization: Bearer "...)
+	b = append(b, g.cfg.Token...)
+	if put {
+		b = append(b, "\r\nContent-Type: application/octet-stream\r\nContent-Length: "...)
+		b = strconv.AppendInt(b, int64(len(g.value)), 10)
+		b = append(b, "\r\n\r\n"...)
+		b = append(b, g.value...)
+	} else {
+		b = append(b, "\r\n\r\n"...)
+	}
+	w.conn.buf = b
+}
+
+func (g *generator) preload(ctx context.Context) error {
+	errs := make([]error, g.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for n := range g.cfg.Concurrency {
+		wg.Go(func() {
+			w := g.newWorker(uint64(n))
+			defer w.conn.close()
+			for i := n; i < g.cfg.Keys && ctx.Err() == nil; i += g.cfg.Concurrency {
+				g.request(w, true, i)
+				status, err := w.conn.do()
+				if err == nil && status != 201 && status != 204 {
+					err = fmt.Errorf("status %d", status)
+				}
+				if err != nil {
+					errs[n] = fmt.Errorf("preload PUT /%s/%s: %w", g.cfg.Bucket, KeyName(i), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func (g *generator) measure(ctx context.Context, res *Result) {
+	if g.cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, g.cfg.Duration)
+		defer cancel()
+	}
+	// Workers poll an atomic flag rather than ctx.Err(), which takes a
+	// lock, once per request.
+	var stop atomic.Bool
+	stopped := context.AfterFunc(ctx, func() { stop.Store(true) })
+	defer stopped()
+
+	var issued, answered, failed atomic.Int64
+	workers := make([]*worker, g.cfg.Concurrency)
+	cpuStart := cpuTime()
+	start := time.Now()
+	finished := make(chan struct{})
+	progressDone := g.progress(finished, start, &answered, &failed)
+	var wg sync.WaitGroup
+	for n := range workers {
+		w := g.newWorker(uint64(n) + 1<<32)
+		workers[n] = w
+		wg.Go(func() {
+			defer w.conn.close()
+			for !stop.Load() {
+				if g.cfg.Requests > 0 && issued.Add(1) > g.cfg.Requests {
+					return
+				}
+				put := g.cfg.Workload == Put || (g.cfg.Workload == Mixed && w.rng.Float64() >= g.cfg.ReadRatio)
+				g.request(w, put, w.rng.IntN(g.cfg.Keys))
+				t0 := time.Now()
+				status, err := w.conn.do()
+				lat := time.Since(t0)
+				if put {
+					w.writes++
+				} else {
+					w.reads++
+				}
+				if err != nil {
+					w.notSent++
+					w.errors++
+					failed.Add(1)
+					if w.firstErr == nil {
+						w.firstErr = err
+					}
+					// Do not spin on a server that is down.
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				w.hist.record(lat)
+				w.statuses[status]++
+				if ok := status == 200 && !put || (status == 201 || status == 204) && put; !ok {
+					w.bad[status]++
+					w.errors++
+					failed.Add(1)
+				}
+				answered.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu := cpuTime() - cpuStart
+	close(finished)
+	<-progressDone
+
+	var hist histogram
+	res.Statuses = map[string]int64{}
+	res.ErrorsBy = map[string]int64{}
+	var statuses, bad [600]int64
+	for _, w := range workers {
+		hist.merge(&w.hist)
+		res.Reads += w.reads
+		res.Writes += w.writes
+		res.Errors += w.errors
+		if w.notSent > 0 {
+			res.ErrorsBy["transport"] += w.notSent
+			if res.FirstError == "" {
+				res.FirstError = w.firstErr.Error()
+			}
+		}
+		for s := range statuses {
+			statuses[s] += w.statuses[s]
+			bad[s] += w.bad[s]
+		}
+	}
+	for s := range statuses {
+		if statuses[s] > 0 {
+			res.Statuses[strconv.Itoa(s)] = statuses[s]
+		}
+		if bad[s] > 0 {
+			res.ErrorsBy[strconv.Itoa(s)] = bad[s]
+		}
+	}
+	if len(res.ErrorsBy) == 0 {
+		res.ErrorsBy = nil
+	}
+	res.Requests = res.Reads + res.Writes
+	res.Seconds = elapsed.Seconds()
+	if elapsed > 0 {
+		res.Throughput = float64(hist.total) / elapsed.Seconds()
+		res.ClientCPU = 100 * cpu.Seconds() / elapsed.Seconds()
+	}
+	res.Latency = Latency{
+		P50:  ms(hist.quantile(0.50)),
+		P90:  ms(hist.quantile(0.90)),
+		P99:  ms(hist.quantile(0.99)),
+		Max:  ms(hist.max),
+		Mean: ms(hist.mean()),
+	}
+}
+
+// progress writes a line every interval until finished is closed; the
+// returned channel closes when it has stopped.
+func (g *generator) progress(finished <-chan struct{}, start time.Time, answered, failed *atomic.Int64) <-chan struct{} {
+	done := make(chan struct{})
+	if g.cfg.Progress == nil || g.cfg.ProgressInterval <= 0 {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(g.cfg.ProgressInterval)
+		defer tick.Stop()
+		var last int64
+		lastT := start
+		for {
+			select {
+			case <-finished:
+				return
+			case now := <-tick.C:
+				n := answered.Load()
+				rate := float64(n-last) / now.Sub(lastT).Seconds()
+				fmt.Fprintf(g.cfg.Progress, "%7.1fs %10d answered %9.0f req/s %7d errors\n",
+					now.Sub(start).Seconds(), n, rate, failed.Load())
+				last, lastT = n, now
+			}
+		}
+	}()
+	return done
+}
+
+// cpuTime is the user and system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

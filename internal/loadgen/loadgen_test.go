@@ -1,0 +1,233 @@
+package loadgen_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gokv-service/gokv/internal/apitest"
+	"github.com/gokv-service/gokv/internal/loadgen"
+)
+
+// config returns a small valid run against ts.
+func config(ts *apitest.Server) loadgen.Config {
+	return loadgen.Config{
+		URL:         ts.URL,
+		Token:       ts.Token,
+		Bucket:      "bench",
+		Workload:    loadgen.Get,
+		ReadRatio:   0.9,
+		ValueSize:   100,
+		Keys:        50,
+		Concurrency: 4,
+		Requests:    400,
+		Preload:     true,
+	}
+}
+
+func TestRunAgainstGokv(t *testing.T) {
+	ts := apitest.Start(t)
+	tests := []struct {
+		name       string
+		workload   loadgen.Workload
+		valueSize  int
+		wantReads  func(n int64) bool
+		wantStatus []string
+	}{
+		{"get", loadgen.Get, 100, func(n int64) bool { return n == 400 }, []string{"200"}},
+		{"put", loadgen.Put, 4096, func(n int64) bool { return n == 0 }, []string{"204"}},
+		// 90% of 400 is 360; allow for chance (±5 sigma is about ±30).
+		{"mixed", loadgen.Mixed, 100, func(n int64) bool { return n > 330 && n < 390 }, []string{"200", "204"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config(ts)
+			cfg.Bucket = tt.name
+			cfg.Workload = tt.workload
+			cfg.ValueSize = tt.valueSize
+			res, err := loadgen.Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Requests != 400 || res.Reads+res.Writes != 400 || res.Errors != 0 {
+				t.Fatalf("requests %d (reads %d, writes %d), errors %d %v; want 400 without errors",
+					res.Requests, res.Reads, res.Writes, res.Errors, res.ErrorsBy)
+			}
+			if !tt.wantReads(res.Reads) {
+				t.Errorf("%d reads of 400", res.Reads)
+			}
+			var answered int64
+			for _, s := range tt.wantStatus {
+				answered += res.Statuses[s]
+			}
+			if answered != 400 || len(res.Statuses) != len(tt.wantStatus) {
+				t.Errorf("statuses %v, want only %v", res.Statuses, tt.wantStatus)
+			}
+			l := res.Latency
+			if !(0 < l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.Max) || res.Throughput <= 0 {
+				t.Errorf("latency %+v, throughput %f: not a plausible distribution", l, res.Throughput)
+			}
+			// The values really are in the store, at the size asked for.
+			for _, i := range []int{0, cfg.Keys - 1} {
+				e, err := ts.Store.Get(cfg.Bucket, loadgen.KeyName(i))
+				if err != nil || len(e.Value) != tt.valueSize {
+					t.Errorf("stored %s: %d bytes, %v; want %d bytes", loadgen.KeyName(i), len(e.Value), err, tt.valueSize)
+				}
+			}
+		})
+	}
+}
+
+func TestErrorsAreCountedByStatus(t *testing.T) {
+	ts := apitest.Start(t)
+	cfg := config(ts)
+	cfg.Preload = false
+	cfg.Requests = 100
+	res, err := loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 100 || res.ErrorsBy["404"] != 100 {
+		t.Errorf("GETs of keys never written: errors %d %v, want 100 404s", res.Errors, res.ErrorsBy)
+	}
+
+	cfg.Token = apitest.MintToken(t, time.Hour) + "x"
+	res, err = loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ErrorsBy["401"] != 100 {
+		t.Errorf("bad token: errors %v, want 100 401s", res.ErrorsBy)
+	}
+	var out bytes.Buffer
+	if err := res.WriteText(&out); err != nil || !strings.Contains(out.String(), "errors      100: 401: 100") {
+		t.Errorf("text report does not show the errors by status:\n%s", out.String())
+	}
+}
+
+func TestPreloadFailureIsAnError(t *testing.T) {
+	ts := apitest.Start(t)
+	cfg := config(ts)
+	cfg.Token = "not-a-token"
+	if _, err := loadgen.Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "status 401") {
+		t.Fatalf("Run with a preload that is refused: %v, want an error naming status 401", err)
+	}
+}
+
+func TestDurationBoundsTheRun(t *testing.T) {
+	ts := apitest.Start(t)
+	cfg := config(ts)
+	cfg.Requests = 0
+	cfg.Duration = 300 * time.Millisecond
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	cfg.ProgressInterval = 100 * time.Millisecond
+	start := time.Now()
+	res, err := loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("a 300 ms run took %s", took)
+	}
+	if res.Seconds < 0.3 || res.Seconds > 2 || res.Requests == 0 {
+		t.Errorf("ran %.2f s, %d requests; want about 0.3 s and some requests", res.Seconds, res.Requests)
+	}
+	if n := strings.Count(progress.String(), "req/s"); n < 1 {
+		t.Errorf("no progress line in %q", progress.String())
+	}
+}
+
+func TestServerDownIsTransportErrors(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	cfg := loadgen.Config{URL: url, Token: "t", Bucket: "b", Workload: loadgen.Put, Keys: 1, Concurrency: 2,
+		Duration: 200 * time.Millisecond, Timeout: time.Second}
+	res, err := loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors == 0 || res.ErrorsBy["transport"] != res.Errors || res.FirstError == "" {
+		t.Errorf("errors %d %v (%q), want only transport errors", res.Errors, res.ErrorsBy, res.FirstError)
+	}
+}
+
+// TestResponseFraming checks the small HTTP client on answers gokv does
+// not send but a proxy in front of it might: chunked bodies, bodies up to
+// the end of the connection, Connection: close.
+func TestResponseFraming(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+	}{
+		{"chunked", func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte("first"))
+			w.(http.Flusher).Flush()
+			w.Write([]byte(strings.Repeat("x", 10000)))
+		}},
+		{"connection close", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Connection", "close")
+			w.Write([]byte("bye"))
+		}},
+		{"no content", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusNoContent)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.handler)
+			defer srv.Close()
+			cfg := loadgen.Config{URL: srv.URL, Token: "t", Bucket: "b", Workload: loadgen.Get, Keys: 3, Concurrency: 2, Requests: 50}
+			res, err := loadgen.Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := res.Statuses["200"] + res.Statuses["204"]
+			if got != 50 || res.ErrorsBy["transport"] != 0 {
+				t.Errorf("statuses %v, errors %v (%s); want 50 answers", res.Statuses, res.ErrorsBy, res.FirstError)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	valid := loadgen.Config{URL: "http://127.0.0.1:8080", Bucket: "b", Workload: loadgen.Mixed, ReadRatio: 0.5,
+		Keys: 1, Concurrency: 1, Duration: time.Second}
+	if err := valid.Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	tests := []struct {
+		name   string
+		change func(*loadgen.Config)
+		want   string
+	}{
+		{"https", func(c *loadgen.Config) { c.URL = "https://gokv" }, "url must look like"},
+		{"path", func(c *loadgen.Config) { c.URL = "http://gokv/api" }, "url must look like"},
+		{"bucket", func(c *loadgen.Config) { c.Bucket = "a:b" }, "invalid bucket"},
+		{"workload", func(c *loadgen.Config) { c.Workload = "scan" }, "workload must be"},
+		{"ratio", func(c *loadgen.Config) { c.ReadRatio = 1.5 }, "read ratio"},
+		{"keys", func(c *loadgen.Config) { c.Keys = 0 }, "keys must be"},
+		{"concurrency", func(c *loadgen.Config) { c.Concurrency = 0 }, "concurrency must be"},
+		{"unbounded", func(c *loadgen.Config) { c.Duration = 0 }, "must be bounded"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid
+			tt.change(&c)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Validate = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func ExampleKeyName() {
+	fmt.Println(loadgen.KeyName(42))
+	// Output: key-42
+}

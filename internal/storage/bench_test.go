@@ -1,0 +1,61 @@
+package storage
+
+import (
+	"bytes"
+	"fmt"
+	"sync/atomic"
+	"testing"
+)
+
+// The storage hot paths on their own, without HTTP: a GET is one
+// read-only transaction, a PUT a queued write in a group commit.
+
+func BenchmarkStoreGet(b *testing.B) {
+	for _, size := range []int{100, 4 << 10} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			s := openTestStore(b, b.TempDir())
+			const keys = 10000
+			for i := range keys {
+				mustPut(b, s, "bench", fmt.Sprint("key-", i), Entry{ContentType: "application/octet-stream", Value: bytes.Repeat([]byte("v"), size)})
+			}
+			var n atomic.Int64
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := s.Get("bench", fmt.Sprint("key-", n.Add(1)%keys)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkStorePut(b *testing.B) {
+	for _, sync := range []bool{false, true} {
+		for _, size := range []int{100, 4 << 10} {
+			b.Run(fmt.Sprintf("sync=%v/%dB", sync, size), func(b *testing.B) {
+				s, err := Open(b.TempDir(), Options{SyncWrites: sync})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { s.Close() })
+				value := bytes.Repeat([]byte("v"), size)
+				var n atomic.Int64
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				b.SetParallelism(16) // concurrent clients, as behind the HTTP server
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := s.Put("bench", fmt.Sprint("key-", n.Add(1)%10000), Entry{Value: value}); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			})
+		}
+	}
+}

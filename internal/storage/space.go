@@ -1,0 +1,68 @@
+package storage
+
+import (
+	"fmt"
+	"syscall"
+)
+
+// Why gokv watches free space itself: Badger writes its write-ahead log,
+// value log and tables through memory-mapped files that it creates sparse
+// (ftruncate to their full size). When the filesystem fills up, a store
+// into such a mapping cannot get a block, and the kernel answers with
+// SIGBUS, which kills the process: no ENOSPC error ever reaches the
+// caller, and a restart on the same full disk crashes again while
+// replaying. So gokv refuses new data while the filesystem has less than
+// MinFreeBytes free, leaving that room to what Badger does on its own
+// (memtable flushes, compactions, value-log GC, which all need space before
+// they give any back). Deletes add only small tombstones and are what
+// frees space, so they are accepted until a quarter of that is left.
+
+// DefaultMinFreeBytes is 64 MiB: one value-log file, enough for the
+// flush of every memtable and the compactions and GC that follow with the
+// pod-sized options in badgerOptions. (config's MIN_FREE_BYTES default
+// repeats it.)
+const DefaultMinFreeBytes = 64 << 20
+
+// spaceGuard refuses writes when the filesystem of dir is nearly full.
+type spaceGuard struct {
+	dir     string
+	minFree uint64
+	// free reports the bytes available to unprivileged writers; a
+	// variable for tests.
+	free func(dir string) (uint64, error)
+}
+
+func newSpaceGuard(dir string, minFree int64) *spaceGuard {
+	if minFree <= 0 {
+		return nil
+	}
+	return &spaceGuard{dir: dir, minFree: uint64(minFree), free: freeBytes}
+}
+
+// admit returns the ops of batch there is room for. The others are
+// finished with an error wrapping ErrNoSpace.
+func (g *spaceGuard) admit(batch []*writeOp) []*writeOp {
+	free, err := g.free(g.dir)
+	if err != nil || free >= g.minFree {
+		// Cannot tell: let Badger try rather than refuse every write.
+		return batch
+	}
+	admitted := batch[:0:0]
+	for _, op := range batch {
+		if op.delete && free >= g.minFree/4 {
+			admitted = append(admitted, op)
+			continue
+		}
+		op.err = fmt.Errorf("%w: %d bytes free on %s, new data needs %d", ErrNoSpace, free, g.dir, g.minFree)
+		close(op.done)
+	}
+	return admitted
+}
+
+func freeBytes(dir string) (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
