@@ -4,6 +4,7 @@
 package auth
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -27,6 +28,11 @@ var ErrInvalidToken = errors.New("invalid token")
 func CheckSecret(secret []byte) error {
 	if len(secret) == 0 {
 		return errors.New("must not be empty")
+	}
+	if len(bytes.TrimSpace(secret)) == 0 {
+		// A secret that is all spaces or newlines is a templating or
+		// quoting mistake, not a key.
+		return errors.New("must not be only whitespace")
 	}
 	if len(secret) < MinSecretLen {
 		return fmt.Errorf("must be at least %d bytes, got %d", MinSecretLen, len(secret))
@@ -77,14 +83,18 @@ type VerifierOptions struct {
 	// expire, so that a client's next request with the same token skips
 	// the parsing and HMAC; 0 verifies every time.
 	CacheSize int
+	// MaxLifetime, when positive, refuses tokens whose exp is more than
+	// this after their iat, and tokens without iat.
+	MaxLifetime time.Duration
 	// Now is the clock; nil means time.Now. For tests.
 	Now func() time.Time
 }
 
 // Verifier checks tokens. It is safe for concurrent use.
 type Verifier struct {
-	secret []byte
-	parser *jwt.Parser
+	secret      []byte
+	parser      *jwt.Parser
+	maxLifetime time.Duration
 	cache  *tokenCache // nil without a cache
 	now    func() time.Time
 }
@@ -108,7 +118,7 @@ func NewVerifier(secret []byte, opts VerifierOptions) (*Verifier, error) {
 	if opts.Audience != "" {
 		parserOpts = append(parserOpts, jwt.WithAudience(opts.Audience))
 	}
-	v := &Verifier{secret: secret, now: opts.Now}
+	v := &Verifier{secret: secret, now: opts.Now, maxLifetime: opts.MaxLifetime}
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -128,17 +138,41 @@ func (v *Verifier) Verify(token string) error {
 	if v.cache != nil && v.cache.valid(token, now) {
 		return nil
 	}
-	var claims jwt.RegisteredClaims
-	_, err := v.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
+	var claims claims
+	parsed, err := v.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
 		return v.secret, nil
 	})
 	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if err := v.checkStrict(parsed.Header, claims); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if v.cache != nil {
 		// The parser refuses a token from exp + Leeway on; so does the
 		// cache. WithExpirationRequired guarantees exp is there.
 		v.cache.add(token, claims.ExpiresAt.Add(Leeway))
+	}
+	return nil
+}
+
+// checkStrict refuses what jwt/v5 lets through but gokv does not accept.
+func (v *Verifier) checkStrict(header map[string]any, c claims) error {
+	// RFC 7515 §4.1.11: a recipient must refuse a token whose crit names
+	// an extension it does not understand, and gokv understands none.
+	if crit, ok := header["crit"]; ok {
+		return fmt.Errorf("crit header %v names extensions gokv does not understand", crit)
+	}
+	if v.maxLifetime <= 0 {
+		return nil
+	}
+	if c.IssuedAt == nil {
+		return errors.New("no iat claim, and a maximum lifetime is set")
+	}
+	// WithExpirationRequired guarantees exp; iat is at most Leeway in the
+	// future (WithIssuedAt), so exp - iat also bounds what is left from now.
+	if life := c.ExpiresAt.Sub(c.IssuedAt.Time); life > v.maxLifetime {
+		return fmt.Errorf("lifetime %s (exp - iat) exceeds the maximum %s", life, v.maxLifetime)
 	}
 	return nil
 }

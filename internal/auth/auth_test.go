@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,19 @@ func TestVerify(t *testing.T) {
 		return c
 	}
 	noneToken := sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid)
+	withCrit := func(crit any) string {
+		token := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"exp": now.Add(time.Hour).Unix(), "x": 1})
+		token.Header["crit"] = crit
+		token.Header["x"] = true
+		s, err := token.SignedString(testSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	hour := jwt.MapClaims{"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	long := jwt.MapClaims{"iat": now.Unix(), "exp": now.Add(time.Hour + time.Second).Unix()}
+	lifetime := VerifierOptions{MaxLifetime: time.Hour}
 
 	tests := []struct {
 		name  string
@@ -51,6 +65,9 @@ func TestVerify(t *testing.T) {
 		{"expired within leeway", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": now.Add(-Leeway / 2).Unix()}), VerifierOptions{}, true},
 		{"matching issuer", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iss", "ops")), VerifierOptions{Issuer: "ops"}, true},
 		{"matching audience", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("aud", []string{"x", "gokv"})), VerifierOptions{Audience: "gokv"}, true},
+		{"fractional exp", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": float64(now.Add(time.Hour).Unix()) + 0.5}), VerifierOptions{}, true},
+		{"lifetime at the maximum", sign(t, jwt.SigningMethodHS256, testSecret, hour), lifetime, true},
+		{"minted within the maximum", mustMint(t, Claims{ExpiresIn: time.Hour}), lifetime, true},
 
 		{"empty", "", VerifierOptions{}, false},
 		{"garbage", "not-a-jwt", VerifierOptions{}, false},
@@ -65,6 +82,26 @@ func TestVerify(t *testing.T) {
 		{"no exp", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "x"}), VerifierOptions{}, false},
 		{"expired", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": now.Add(-2 * Leeway).Unix()}), VerifierOptions{}, false},
 		{"exp not a number", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": "tomorrow"}), VerifierOptions{}, false},
+		// RFC 7519 §2: a NumericDate is a JSON number; encoding/json would
+		// read the string "123" as one.
+		{"exp a numeric string", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": fmt.Sprint(now.Add(time.Hour).Unix())}), VerifierOptions{}, false},
+		{"exp a boolean", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": true}), VerifierOptions{}, false},
+		{"exp null", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": nil}), VerifierOptions{}, false},
+		{"EXP in capitals a string", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"EXP": fmt.Sprint(now.Add(time.Hour).Unix())}), VerifierOptions{}, false},
+		{"nbf a numeric string", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("nbf", fmt.Sprint(now.Add(-time.Minute).Unix()))), VerifierOptions{}, false},
+		{"nbf null", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("nbf", nil)), VerifierOptions{}, false},
+		{"iat a numeric string", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iat", fmt.Sprint(now.Unix()))), VerifierOptions{}, false},
+		{"iat a boolean", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iat", false)), VerifierOptions{}, false},
+		// RFC 7515 §4.1.11: gokv understands no extension, so any crit
+		// names one it does not understand.
+		{"crit naming a header", withCrit([]string{"x"}), VerifierOptions{}, false},
+		{"crit naming a claim", withCrit([]string{"exp"}), VerifierOptions{}, false},
+		{"crit empty", withCrit([]string{}), VerifierOptions{}, false},
+		{"crit not a list", withCrit("x"), VerifierOptions{}, false},
+		{"lifetime over the maximum", sign(t, jwt.SigningMethodHS256, testSecret, long), lifetime, false},
+		{"no iat with a maximum", sign(t, jwt.SigningMethodHS256, testSecret, valid), lifetime, false},
+		{"old iat with a maximum", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iat", now.Add(-2*time.Hour).Unix())), lifetime, false},
+		{"minted over the maximum", mustMint(t, Claims{ExpiresIn: 2 * time.Hour}), lifetime, false},
 		{"nbf in the future", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("nbf", now.Add(2*Leeway).Unix())), VerifierOptions{}, false},
 		{"iat in the future", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iat", now.Add(2*Leeway).Unix())), VerifierOptions{}, false},
 		{"wrong issuer", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iss", "someone")), VerifierOptions{Issuer: "ops"}, false},
@@ -74,16 +111,24 @@ func TestVerify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v, err := NewVerifier(testSecret, tt.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = v.Verify(tt.token)
-			if tt.ok && err != nil {
-				t.Fatalf("Verify: %v, want success", err)
-			}
-			if !tt.ok && !errors.Is(err, ErrInvalidToken) {
-				t.Fatalf("Verify: err = %v, want ErrInvalidToken", err)
+			// Twice each, with and without the cache: a refused token
+			// must stay refused, never be remembered as good.
+			for _, size := range []int{0, 8} {
+				opts := tt.opts
+				opts.CacheSize = size
+				v, err := NewVerifier(testSecret, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for range 2 {
+					err = v.Verify(tt.token)
+					if tt.ok && err != nil {
+						t.Fatalf("Verify (cache size %d): %v, want success", size, err)
+					}
+					if !tt.ok && !errors.Is(err, ErrInvalidToken) {
+						t.Fatalf("Verify (cache size %d): err = %v, want ErrInvalidToken", size, err)
+					}
+				}
 			}
 		})
 	}
@@ -140,6 +185,7 @@ func TestMintRejects(t *testing.T) {
 	}{
 		{"empty secret", nil, Claims{ExpiresIn: time.Hour}},
 		{"short secret", []byte("31-bytes-is-one-byte-too-short!"), Claims{ExpiresIn: time.Hour}},
+		{"whitespace secret", []byte(strings.Repeat(" \t\n", 16)), Claims{ExpiresIn: time.Hour}},
 		{"no expiry", testSecret, Claims{}},
 		{"negative expiry", testSecret, Claims{ExpiresIn: -time.Second}},
 	}
