@@ -95,8 +95,8 @@ type Verifier struct {
 	secret      []byte
 	parser      *jwt.Parser
 	maxLifetime time.Duration
-	cache  *tokenCache // nil without a cache
-	now    func() time.Time
+	cache       *tokenCache // nil without a cache
+	now         func() time.Time
 }
 
 // NewVerifier returns a Verifier for tokens signed with secret.
