@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -17,8 +18,8 @@ const (
 // ("a", "b:c") and ("a:b", "c") can never name the same entry.
 const separator = ':'
 
-// ValidateBucket reports whether name is 1–128 characters of [A-Za-z0-9._-].
-// The error wraps ErrInvalidBucket.
+// ValidateBucket reports whether name is 1–128 characters of [A-Za-z0-9._-]
+// and not "." or "..". The error wraps ErrInvalidBucket.
 func ValidateBucket(name string) error {
 	if name == "" || len(name) > MaxBucketLen {
 		return fmt.Errorf("%w: must be 1 to %d characters long", ErrInvalidBucket, MaxBucketLen)
@@ -28,6 +29,9 @@ func ValidateBucket(name string) error {
 			return fmt.Errorf("%w: only A-Z, a-z, 0-9, '.', '_' and '-' are allowed", ErrInvalidBucket)
 		}
 	}
+	if isDotSegment(name) {
+		return fmt.Errorf("%w: must not be %q", ErrInvalidBucket, name)
+	}
 	return nil
 }
 
@@ -36,8 +40,8 @@ func isBucketByte(c byte) bool {
 		c == '.' || c == '_' || c == '-'
 }
 
-// ValidateKey reports whether key is valid UTF-8 of 1–1024 bytes.
-// The error wraps ErrInvalidKey.
+// ValidateKey reports whether key is valid UTF-8 of 1–1024 bytes with no
+// "." or ".." segment between slashes. The error wraps ErrInvalidKey.
 func ValidateKey(key string) error {
 	if key == "" || len(key) > MaxKeyLen {
 		return fmt.Errorf("%w: must be 1 to %d bytes long", ErrInvalidKey, MaxKeyLen)
@@ -45,7 +49,20 @@ func ValidateKey(key string) error {
 	if !utf8.ValidString(key) {
 		return fmt.Errorf("%w: must be valid UTF-8", ErrInvalidKey)
 	}
+	for segment := range strings.SplitSeq(key, "/") {
+		if isDotSegment(segment) {
+			return fmt.Errorf("%w: must not have a %q segment", ErrInvalidKey, segment)
+		}
+	}
 	return nil
+}
+
+// isDotSegment reports whether a path segment is "." or "..". Proxies,
+// URL libraries and browsers resolve these (RFC 3986 §5.2.4), so a name
+// holding one would be a different name, or none, on the way to gokv:
+// refusing them keeps every hop agreeing on which entry a path names.
+func isDotSegment(s string) bool {
+	return s == "." || s == ".."
 }
 
 // encodeKey validates bucket and key and returns the Badger key "bucket:key".

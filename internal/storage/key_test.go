@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -23,6 +24,11 @@ func TestValidateBucket(t *testing.T) {
 		{"a b", false},
 		{"ä", false},
 		{"a%2Fb", false},
+		// Dot segments: a proxy would resolve /../k before gokv saw it.
+		{".", false},
+		{"..", false},
+		{"...", true},
+		{".a", true},
 	}
 	for _, tt := range tests {
 		err := ValidateBucket(tt.bucket)
@@ -51,6 +57,22 @@ func TestValidateKey(t *testing.T) {
 		{strings.Repeat("k", MaxKeyLen+1), false},
 		{strings.Repeat("é", MaxKeyLen/2+1), false},
 		{"\xff", false},
+		// Dot segments: proxies and clients resolve them (RFC 3986 §5.2.4),
+		// so they would name a different key there than here.
+		{".hidden", true},
+		{"a..b", true},
+		{"...", true},
+		{"a/.../b", true},
+		{"a/.b/c.", true},
+		{".", false},
+		{"..", false},
+		{"./a", false},
+		{"../a", false},
+		{"a/.", false},
+		{"a/..", false},
+		{"a/./b", false},
+		{"a/../b", false},
+		{"a//../b", false},
 	}
 	for _, tt := range tests {
 		err := ValidateKey(tt.key)
@@ -74,10 +96,11 @@ func FuzzEncodeKey(f *testing.F) {
 	f.Add("b", "\xff")
 	f.Fuzz(func(t *testing.T, bucket, key string) {
 		k, err := encodeKey(bucket, key)
+		isDot := func(s string) bool { return s == "." || s == ".." }
 		validBucket := bucket != "" && len(bucket) <= MaxBucketLen && !strings.ContainsFunc(bucket, func(r rune) bool {
 			return !(r < utf8.RuneSelf && isBucketByte(byte(r)))
-		})
-		validKey := key != "" && len(key) <= MaxKeyLen && utf8.ValidString(key)
+		}) && !isDot(bucket)
+		validKey := key != "" && len(key) <= MaxKeyLen && utf8.ValidString(key) && !slices.ContainsFunc(strings.Split(key, "/"), isDot)
 		if (err == nil) != (validBucket && validKey) {
 			t.Fatalf("encodeKey(%q, %q) err = %v; valid bucket %v, valid key %v", bucket, key, err, validBucket, validKey)
 		}
