@@ -66,7 +66,7 @@ func NewRouter(opts Options) (*gin.Engine, error) {
 		maxValue: opts.MaxValueBytes,
 		log:      opts.Logger,
 	}
-	r.Use(logRequests(opts.Logger), recoverPanics(opts.Logger))
+	r.Use(logRequests(opts.Logger), recoverPanics(opts.Logger), hardenResponses)
 	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not found") })
 	r.NoMethod(func(c *gin.Context) { abort(c, http.StatusMethodNotAllowed, "method not allowed") })
 

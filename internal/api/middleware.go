@@ -21,6 +21,14 @@ const (
 // authenticate lets a request through only with a valid bearer token.
 func authenticate(v TokenVerifier, log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		// Two Authorization headers are ambiguous: a proxy in front may
+		// check one and gokv the other. Refuse rather than pick.
+		if n := len(c.Request.Header.Values("Authorization")); n > 1 {
+			log.Debug("request rejected", "reason", "more than one Authorization header", "count", n,
+				"method", c.Request.Method, "client", c.ClientIP())
+			abort(c, http.StatusBadRequest, "more than one Authorization header")
+			return
+		}
 		token, ok := bearerToken(c.GetHeader("Authorization"))
 		if !ok {
 			log.Debug("request rejected", "reason", "missing or malformed Authorization header",
@@ -49,6 +57,33 @@ func bearerToken(header string) (string, bool) {
 	}
 	token = strings.TrimSpace(token)
 	return token, token != ""
+}
+
+// Headers on every response. A stored value is served with the media type
+// it was stored with, text/html included: nosniff stops browsers from
+// guessing a more dangerous type, and the policy makes a page opened from
+// gokv an inert, sandboxed document that can load and run nothing.
+const (
+	noSniff       = "nosniff"
+	contentPolicy = "default-src 'none'; sandbox"
+)
+
+// hardenResponses sets the headers above, and closes the connection after
+// a request with a chunked body. RFC 9112 §6.1: a request with both
+// Transfer-Encoding and Content-Length may be smuggling a second request,
+// and the connection must be closed after responding. net/http follows
+// Transfer-Encoding but drops Content-Length before the handler runs and
+// keeps the connection open, so the two cannot be told apart here: every
+// chunked request closes its connection. Clients that know the length of
+// a value, as nearly all do, keep their connections.
+func hardenResponses(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", noSniff)
+	h.Set("Content-Security-Policy", contentPolicy)
+	if len(c.Request.TransferEncoding) > 0 {
+		h.Set("Connection", "close")
+	}
+	c.Next()
 }
 
 // logRequests logs every request at debug level; server faults are
