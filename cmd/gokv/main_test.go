@@ -167,6 +167,13 @@ func TestConfigErrorsExitAtOnce(t *testing.T) {
 		{"bad gin mode", []string{"GIN_MODE=prod"}, `gokv: GIN_MODE must be debug, release or test, got "prod"`},
 		{"bad port", []string{"PORT=eighty"}, `gokv: PORT="eighty" is not a valid number`},
 		{"bad duration", []string{"SHUTDOWN_TIMEOUT=20"}, `gokv: SHUTDOWN_TIMEOUT="20" is not a valid duration`},
+		// Octal 8 before: a privileged process would listen on port 8.
+		{"octal port", []string{"PORT=010"}, `gokv: PORT="010" is not a valid number`},
+		{"whitespace secret", []string{"JWT_SECRET=" + strings.Repeat(" ", 40)}, "gokv: JWT_SECRET must not be only whitespace"},
+		{"host name", []string{"HOST=gokv.example.com"}, "gokv: HOST must be an IP address"},
+		{"GC interval too short", []string{"GC_INTERVAL=5ms"}, "gokv: GC_INTERVAL must be at least 1s, got 5ms"},
+		{"shutdown timeout too long", []string{"SHUTDOWN_TIMEOUT=2h"}, "gokv: SHUTDOWN_TIMEOUT must be at most 10m0s, got 2h0m0s"},
+		{"min free larger than the disk", []string{"MIN_FREE_BYTES=9223372036854775807"}, "gokv: MIN_FREE_BYTES must be less than the size of DB_PATH's filesystem"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

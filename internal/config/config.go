@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -18,6 +19,16 @@ import (
 // MaxValueLimit caps MAX_VALUE_BYTES: a value is read into memory whole,
 // and Badger's value-log files are 64 MiB.
 const MaxValueLimit = 16 << 20
+
+// Bounds of the durations. Below MinGCInterval a typo such as 5ms for 5m
+// would run the value-log GC, which reads value-log files, back to back;
+// one second still lets tests watch GC give space back. A shutdown phase
+// longer than MaxShutdownPhase is a typo too, and would hold a pod (and
+// its volume) in Terminating for that long.
+const (
+	MinGCInterval    = time.Second
+	MaxShutdownPhase = 10 * time.Minute
+)
 
 // Config is every setting of the server. The defaults are in the tags and
 // in the README's table; keep the two in step.
@@ -38,11 +49,16 @@ type Config struct {
 	LogFormat       string        `envconfig:"LOG_FORMAT" default:"text"`
 	TrustedProxies  []string      `envconfig:"TRUSTED_PROXIES"`
 	DebugAddr       string        `envconfig:"DEBUG_ADDR"`
+	Host            string        `envconfig:"HOST"`
+	JWTMaxLifetime  time.Duration `envconfig:"JWT_MAX_LIFETIME" default:"0s"`
 }
 
 // FromEnv reads and validates the configuration. Its error is one line
 // that names the offending variable.
 func FromEnv() (Config, error) {
+	if err := checkDecimal(os.LookupEnv); err != nil {
+		return Config{}, err
+	}
 	var c Config
 	if err := envconfig.Process("", &c); err != nil {
 		return Config{}, describeParseError(err)
@@ -101,14 +117,29 @@ func (c Config) Validate() error {
 	if c.MinFreeBytes < 0 {
 		return fmt.Errorf("MIN_FREE_BYTES must not be negative (0 turns the check off), got %d", c.MinFreeBytes)
 	}
-	if c.GCInterval <= 0 {
-		return fmt.Errorf("GC_INTERVAL must be positive, got %s", c.GCInterval)
+	if err := c.checkMinFreeFits(); err != nil {
+		return err
+	}
+	if c.GCInterval < MinGCInterval {
+		return fmt.Errorf("GC_INTERVAL must be at least %s, got %s", MinGCInterval, c.GCInterval)
 	}
 	if c.ShutdownDelay < 0 {
 		return fmt.Errorf("SHUTDOWN_DELAY must not be negative, got %s", c.ShutdownDelay)
 	}
+	if c.ShutdownDelay > MaxShutdownPhase {
+		return fmt.Errorf("SHUTDOWN_DELAY must be at most %s, got %s", MaxShutdownPhase, c.ShutdownDelay)
+	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("SHUTDOWN_TIMEOUT must be positive, got %s", c.ShutdownTimeout)
+	}
+	if c.ShutdownTimeout > MaxShutdownPhase {
+		return fmt.Errorf("SHUTDOWN_TIMEOUT must be at most %s, got %s", MaxShutdownPhase, c.ShutdownTimeout)
+	}
+	if c.JWTMaxLifetime < 0 {
+		return fmt.Errorf("JWT_MAX_LIFETIME must not be negative (0 turns the check off), got %s", c.JWTMaxLifetime)
+	}
+	if c.Host != "" && net.ParseIP(c.Host) == nil {
+		return fmt.Errorf("HOST must be an IP address such as 127.0.0.1 or ::1 (empty listens on all interfaces), got %q", c.Host)
 	}
 	switch c.LogFormat {
 	case "text", "json":
@@ -122,6 +153,23 @@ func (c Config) Validate() error {
 	}
 	if c.DebugAddr != "" && !isLoopbackAddr(c.DebugAddr) {
 		return fmt.Errorf("DEBUG_ADDR must be a loopback host:port such as 127.0.0.1:6060, got %q", c.DebugAddr)
+	}
+	return nil
+}
+
+// checkMinFreeFits refuses a MIN_FREE_BYTES that DB_PATH's filesystem
+// cannot hold: every write would get 507.
+func (c Config) checkMinFreeFits() error {
+	if c.MinFreeBytes == 0 {
+		return nil
+	}
+	size, dir, err := filesystemSize(c.DBPath)
+	if err != nil {
+		return fmt.Errorf("DB_PATH: cannot measure its filesystem: %w", err)
+	}
+	if uint64(c.MinFreeBytes) >= size {
+		return fmt.Errorf("MIN_FREE_BYTES must be less than the size of DB_PATH's filesystem (%d bytes at %s), got %d",
+			size, dir, c.MinFreeBytes)
 	}
 	return nil
 }

@@ -67,9 +67,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 	}()
 
 	verifier, err := auth.NewVerifier([]byte(cfg.JWTSecret), auth.VerifierOptions{
-		Issuer:    cfg.JWTIssuer,
-		Audience:  cfg.JWTAudience,
-		CacheSize: tokenCacheSize,
+		Issuer:      cfg.JWTIssuer,
+		Audience:    cfg.JWTAudience,
+		CacheSize:   tokenCacheSize,
+		MaxLifetime: cfg.JWTMaxLifetime,
 	})
 	if err != nil {
 		return fmt.Errorf("JWT_SECRET: %w", err)
@@ -89,7 +90,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
 	}
