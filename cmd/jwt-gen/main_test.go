@@ -29,6 +29,8 @@ func TestMintsAVerifiableToken(t *testing.T) {
 		{"secret flag", []string{"--secret", testSecret, "--expires-in", "1h"}, nil, auth.VerifierOptions{}},
 		{"secret from environment", []string{"--expires-in", "5m"}, map[string]string{"JWT_SECRET": testSecret}, auth.VerifierOptions{}},
 		{"flag wins over environment", []string{"--secret", testSecret}, map[string]string{"JWT_SECRET": "some-other-secret-of-32-bytes-or-more"}, auth.VerifierOptions{}},
+		{"at the cap", []string{"--expires-in", "2160h"}, map[string]string{"JWT_SECRET": testSecret}, auth.VerifierOptions{}},
+		{"long-lived when asked", []string{"--expires-in", "8760h", "--allow-long-lived"}, map[string]string{"JWT_SECRET": testSecret}, auth.VerifierOptions{}},
 		{"issuer and audience", []string{"--issuer", "ops", "--audience", "gokv", "--subject", "ci"}, map[string]string{"JWT_SECRET": testSecret},
 			auth.VerifierOptions{Issuer: "ops", Audience: "gokv"}},
 	}
@@ -86,6 +88,9 @@ func TestBadUsage(t *testing.T) {
 		{"zero duration", []string{"--secret", testSecret, "--expires-in", "0s"}, nil, "must be positive"},
 		{"negative duration", []string{"--secret", testSecret, "--expires-in", "-1h"}, nil, "must be positive"},
 		{"stray argument", []string{"--secret", testSecret, "extra"}, nil, `unexpected argument "extra"`},
+		{"whitespace secret", nil, map[string]string{"JWT_SECRET": strings.Repeat(" ", 40)}, "only whitespace"},
+		{"over the cap", []string{"--secret", testSecret, "--expires-in", "2160h1s"}, nil, "--expires-in must be at most 2160h0m0s (90 days) unless --allow-long-lived is given"},
+		{"292 years", []string{"--secret", testSecret, "--expires-in", "2562047h"}, nil, "--expires-in must be at most 2160h0m0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,9 +101,21 @@ func TestBadUsage(t *testing.T) {
 			if stdout != "" {
 				t.Errorf("stdout = %q, want nothing", stdout)
 			}
-			if !strings.Contains(stderr, tt.want) || !strings.Contains(stderr, "Usage: jwt-gen") {
-				t.Errorf("stderr = %q, want usage and %q", stderr, tt.want)
+			if !strings.HasPrefix(stderr, "jwt-gen: ") || !strings.Contains(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("stderr = %q, want one line jwt-gen: ...%s...", stderr, tt.want)
 			}
 		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	code, stdout, stderr := runJWTGen([]string{"-h"}, nil)
+	if code != 0 || stdout != "" {
+		t.Errorf("-h: exit code %d, stdout %q; want 0 and nothing", code, stdout)
+	}
+	for _, want := range []string{"Usage: jwt-gen", "-expires-in", "-allow-long-lived"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("-h printed %q, missing %q", stderr, want)
+		}
 	}
 }
