@@ -564,6 +564,27 @@ func TestCustomized(t *testing.T) {
 
 // TestJobNameChangesPerRevision: a Job's pod template is immutable, so
 // each `helm upgrade` must create a new Job rather than patch the old one.
+// TestLongLivedJobToken: jwt-gen refuses more than 90 days unless asked,
+// and the chart asks only when told to.
+func TestLongLivedJobToken(t *testing.T) {
+	tests := []struct {
+		name   string
+		jwtGen map[string]any
+		want   string
+	}{
+		{"default", map[string]any{}, "--expires-in=24h --subject=gokv-user"},
+		{"a year", map[string]any{"expiresIn": "8760h", "allowLongLived": true}, "--expires-in=8760h --allow-long-lived --subject=gokv-user"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rel := mustRender(t, map[string]any{"jwtGen": tt.jwtGen})
+			if args := strings.Join(only[*batchv1.Job](t, rel).Spec.Template.Spec.Containers[0].Args, " "); args != tt.want {
+				t.Errorf("jwt-gen args = %q, want %q", args, tt.want)
+			}
+		})
+	}
+}
+
 func TestJobNameChangesPerRevision(t *testing.T) {
 	c := loadChart(t)
 	first, err := render(c, nil, 1)
@@ -617,6 +638,10 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"sync writes as text", map[string]any{"config": map[string]any{"syncWrites": "yes"}}, "/config/syncWrites"},
 		{"bad duration", map[string]any{"jwtGen": map[string]any{"expiresIn": "1 day"}}, "/jwtGen/expiresIn"},
 		{"negative delay", map[string]any{"shutdown": map[string]any{"delaySeconds": -1}}, "/shutdown/delaySeconds"},
+		// gokv refuses SHUTDOWN_DELAY and SHUTDOWN_TIMEOUT over 10 minutes.
+		{"delay over ten minutes", map[string]any{"shutdown": map[string]any{"delaySeconds": 601}}, "/shutdown/delaySeconds"},
+		{"timeout over ten minutes", map[string]any{"shutdown": map[string]any{"timeoutSeconds": 601}}, "/shutdown/timeoutSeconds"},
+		{"long-lived as text", map[string]any{"jwtGen": map[string]any{"allowLongLived": "yes"}}, "/jwtGen/allowLongLived"},
 		{"port zero", map[string]any{"service": map[string]any{"port": 0}}, "/service/port"},
 		{"pull policy", map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, "/image/pullPolicy"},
 	}
