@@ -4,14 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
 )
-
-// numericDates are the claims RFC 7519 §2 defines as NumericDate: a JSON
-// number of seconds.
-var numericDates = []string{"exp", "nbf", "iat"}
 
 // claims are the registered claims, decoded strictly. jwt/v5 reads a
 // NumericDate through json.Number, which encoding/json also fills from a
@@ -21,19 +16,26 @@ type claims struct {
 	jwt.RegisteredClaims
 }
 
-// UnmarshalJSON refuses exp, nbf and iat that are not JSON numbers (null
-// included), under any spelling encoding/json would match to them (it
-// matches field names case-insensitively), then decodes as jwt/v5 does.
+// UnmarshalJSON refuses exp, nbf and iat (RFC 7519 §2's NumericDates)
+// that are not JSON numbers, null included, then decodes as jwt/v5 does.
+// The first pass uses the same tags as jwt.RegisteredClaims, so it sees
+// exactly the members the second pass will read (encoding/json matches
+// names case-insensitively and keeps the last of duplicates).
 func (c *claims) UnmarshalJSON(b []byte) error {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(b, &fields); err != nil {
+	var dates struct {
+		Exp json.RawMessage `json:"exp"`
+		Nbf json.RawMessage `json:"nbf"`
+		Iat json.RawMessage `json:"iat"`
+	}
+	if err := json.Unmarshal(b, &dates); err != nil {
 		return err
 	}
-	for name, raw := range fields {
-		for _, date := range numericDates {
-			if strings.EqualFold(name, date) && !isJSONNumber(raw) {
-				return fmt.Errorf("%s is not a NumericDate (a JSON number): %.32s", name, raw)
-			}
+	for _, d := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"exp", dates.Exp}, {"nbf", dates.Nbf}, {"iat", dates.Iat}} {
+		if d.raw != nil && !isJSONNumber(d.raw) {
+			return fmt.Errorf("%s is not a NumericDate (a JSON number): %.32s", d.name, d.raw)
 		}
 	}
 	return json.Unmarshal(b, &c.RegisteredClaims)
