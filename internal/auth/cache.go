@@ -13,10 +13,9 @@ const maxCachedTokenLen = 4 << 10
 // exact token string, until they expire. Only exp can turn a verified
 // token invalid later (nbf and iat only ever pass once they have passed,
 // and the secret, method, issuer, audience and maximum lifetime are fixed
-// per Verifier), so
-// a hit is exactly as good as verifying again. A token that never passed
-// verification is never in the cache, so a forged or altered one always
-// takes the full path.
+// per Verifier), so a hit is exactly as good as verifying again. A token
+// that never passed verification is never in the cache, so a forged,
+// altered or otherwise refused one always takes the full path.
 type tokenCache struct {
 	mu      sync.RWMutex
 	size    int
