@@ -30,10 +30,13 @@ type errorBody struct {
 // faults are logged with their detail, which clients never see.
 func (h *handlers) fail(c *gin.Context, err error) {
 	status, msg := statusOf(err)
-	if errors.Is(err, budget.ErrBusy) {
+	switch {
+	case errors.Is(err, budget.ErrBusy):
+		// Overload answered as designed, not a fault.
 		c.Header("Retry-After", retryAfterBusy)
-	}
-	if status >= http.StatusInternalServerError {
+		h.log.Warn("request refused: too many bytes in flight", "method", c.Request.Method,
+			"path", c.Request.URL.EscapedPath(), "err", err)
+	case status >= http.StatusInternalServerError:
 		h.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.EscapedPath(),
 			"status", status, "err", err)
 	}

@@ -162,8 +162,10 @@ func (h *handlers) readBody(c *gin.Context) (value []byte, reserved int64, err e
 		_, err = io.ReadFull(body, value)
 	} else {
 		value, err = io.ReadAll(body)
-		h.inflight.Release(want - int64(len(value)))
-		want = int64(len(value))
+		// Keep what the grown buffer occupies, not only what it holds.
+		held := min(int64(cap(value)), want)
+		h.inflight.Release(want - held)
+		want = held
 	}
 	var tooLarge *http.MaxBytesError
 	switch {
