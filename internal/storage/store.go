@@ -153,7 +153,7 @@ func (s *Store) GetReserving(bucket, key string, reserve func(size int64) error)
 		// Reserve outside item.Value: its callback runs holding the
 		// value-log file's read lock, which value-log GC waits for.
 		if reserve != nil {
-			if err := reserve(item.ValueSize()); err != nil {
+			if err := reserve(max(item.ValueSize(), 0)); err != nil {
 				return fmt.Errorf("reserve %d bytes: %w", item.ValueSize(), err)
 			}
 		}
