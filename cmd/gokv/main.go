@@ -33,7 +33,8 @@ var version = "dev"
 // default GOGC the heap would grow to twice that before a collection;
 // the limit makes the collector run earlier instead, keeping RSS under
 // 100 MiB (docs/performance.md). It is soft: a heap that needs more, for
-// large values in flight, still gets it.
+// values in flight (at most MAX_INFLIGHT_BYTES, twice over), still gets it;
+// the README's "Memory budget" adds the two up.
 const defaultMemoryLimit = 64 << 20
 
 func main() {

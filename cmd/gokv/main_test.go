@@ -68,7 +68,13 @@ func env(dbPath string, extra ...string) []string {
 // start runs gokv with environ and waits until it listens.
 func start(t *testing.T, environ []string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(binary), done: make(chan struct{})}
+	return startBinary(t, binary, environ)
+}
+
+// startBinary is start with another build of gokv.
+func startBinary(t *testing.T, bin string, environ []string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(bin), done: make(chan struct{})}
 	p.cmd.Env = environ
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {

@@ -10,12 +10,15 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/gokv-service/gokv/internal/budget"
 	"github.com/gokv-service/gokv/internal/storage"
 )
 
 // Store is the storage the handlers need.
 type Store interface {
-	Get(bucket, key string) (storage.Entry, error)
+	// GetReserving calls reserve with about the value's size before it
+	// copies the value into memory.
+	GetReserving(bucket, key string, reserve func(size int64) error) (storage.Entry, error)
 	Put(bucket, key string, e storage.Entry) (created bool, err error)
 	Delete(bucket, key string) error
 }
@@ -34,6 +37,11 @@ type Options struct {
 	Ready func() bool
 	// MaxValueBytes bounds request bodies; larger ones get 413.
 	MaxValueBytes int64
+	// MaxInflightBytes bounds the bytes of values that requests hold in
+	// memory at once, bodies being read and stored and values being
+	// served; a request that finds no room within inflightWait gets 503.
+	// It must be at least MaxValueBytes.
+	MaxInflightBytes int64
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed
 	// for the client IP in logs; none by default.
 	TrustedProxies []string
@@ -61,9 +69,13 @@ func NewRouter(opts Options) (*gin.Engine, error) {
 		return nil, fmt.Errorf("set trusted proxies: %w", err)
 	}
 
+	if opts.MaxInflightBytes < opts.MaxValueBytes {
+		return nil, fmt.Errorf("max in-flight bytes %d below max value bytes %d", opts.MaxInflightBytes, opts.MaxValueBytes)
+	}
 	h := &handlers{
 		store:    opts.Store,
 		maxValue: opts.MaxValueBytes,
+		inflight: budget.New(opts.MaxInflightBytes),
 		log:      opts.Logger,
 	}
 	r.Use(logRequests(opts.Logger), recoverPanics(opts.Logger), hardenResponses)

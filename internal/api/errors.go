@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/gokv-service/gokv/internal/budget"
 	"github.com/gokv-service/gokv/internal/storage"
 )
 
@@ -14,6 +15,11 @@ var (
 	errValueTooLarge = errors.New("value too large")
 	errBadBody       = errors.New("could not read request body")
 )
+
+// retryAfterBusy is the Retry-After, in seconds, of a request refused for
+// want of room in the budget of bytes in flight: requests hold it for
+// about as long as a large value takes to move.
+const retryAfterBusy = "1"
 
 // errorBody is the JSON shape of every error response.
 type errorBody struct {
@@ -24,7 +30,13 @@ type errorBody struct {
 // faults are logged with their detail, which clients never see.
 func (h *handlers) fail(c *gin.Context, err error) {
 	status, msg := statusOf(err)
-	if status >= http.StatusInternalServerError {
+	switch {
+	case errors.Is(err, budget.ErrBusy):
+		// Overload answered as designed, not a fault.
+		c.Header("Retry-After", retryAfterBusy)
+		h.log.Warn("request refused: too many bytes in flight", "method", c.Request.Method,
+			"path", c.Request.URL.EscapedPath(), "err", err)
+	case status >= http.StatusInternalServerError:
 		h.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.EscapedPath(),
 			"status", status, "err", err)
 	}
@@ -48,6 +60,8 @@ func statusOf(err error) (status int, msg string) {
 		return http.StatusNotFound, "not found"
 	case errors.Is(err, storage.ErrNoSpace):
 		return http.StatusInsufficientStorage, "insufficient storage"
+	case errors.Is(err, budget.ErrBusy):
+		return http.StatusServiceUnavailable, "server busy: too many bytes in flight, retry later"
 	case errors.Is(err, storage.ErrClosed):
 		return http.StatusServiceUnavailable, "shutting down"
 	default:

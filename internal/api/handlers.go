@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,18 +11,26 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/gokv-service/gokv/internal/budget"
 	"github.com/gokv-service/gokv/internal/storage"
 )
 
 // defaultContentType is stored when a write names none.
 const defaultContentType = "application/octet-stream"
 
+// inflightWait is how long a request waits for room in the budget of
+// bytes in flight before it gets 503: long enough to ride out a burst,
+// short enough that the client, told Retry-After, can do better.
+const inflightWait = time.Second
+
 type handlers struct {
 	store    Store
 	maxValue int64
+	inflight *budget.Budget
 	log      *slog.Logger
 }
 
@@ -31,7 +40,15 @@ func (h *handlers) get(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	e, err := h.store.Get(bucket, key)
+	var reserved int64
+	defer func() { h.inflight.Release(reserved) }()
+	e, err := h.store.GetReserving(bucket, key, func(size int64) error {
+		if err := h.reserve(c, size); err != nil {
+			return err
+		}
+		reserved = size
+		return nil
+	})
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -52,7 +69,9 @@ func (h *handlers) put(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	value, err := h.readBody(c)
+	value, reserved, err := h.readBody(c)
+	// The value is held, and copied, until the store has written it.
+	defer h.inflight.Release(reserved)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -120,17 +139,22 @@ func requestContentType(r *http.Request) (string, error) {
 }
 
 // readBody reads the whole request body, refusing more than maxValue
-// bytes before storing anything.
-func (h *handlers) readBody(c *gin.Context) ([]byte, error) {
+// bytes before storing anything. It first reserves the body's size in the
+// budget of bytes in flight (maxValue when the size is unknown, refunding
+// what the body did not use); the caller releases reserved.
+func (h *handlers) readBody(c *gin.Context) (value []byte, reserved int64, err error) {
 	r := c.Request
 	if r.ContentLength > h.maxValue {
-		return nil, h.tooLarge()
+		return nil, 0, h.tooLarge()
+	}
+	want := r.ContentLength
+	if want < 0 {
+		want = h.maxValue
+	}
+	if err := h.reserve(c, want); err != nil {
+		return nil, 0, err
 	}
 	body := http.MaxBytesReader(c.Writer, r.Body, h.maxValue)
-	var (
-		value []byte
-		err   error
-	)
 	if r.ContentLength >= 0 {
 		// The length is known and net/http holds the body to it: read
 		// into a buffer of exactly that size.
@@ -138,15 +162,27 @@ func (h *handlers) readBody(c *gin.Context) ([]byte, error) {
 		_, err = io.ReadFull(body, value)
 	} else {
 		value, err = io.ReadAll(body)
+		// Keep what the grown buffer occupies, not only what it holds.
+		held := min(int64(cap(value)), want)
+		h.inflight.Release(want - held)
+		want = held
 	}
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return nil, h.tooLarge()
+		return nil, want, h.tooLarge()
 	case err != nil:
-		return nil, fmt.Errorf("%w: %w", errBadBody, err)
+		return nil, want, fmt.Errorf("%w: %w", errBadBody, err)
 	}
-	return value, nil
+	return value, want, nil
+}
+
+// reserve reserves n bytes in the budget of bytes in flight, waiting at
+// most inflightWait, and less if the client goes away.
+func (h *handlers) reserve(c *gin.Context, n int64) error {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), inflightWait)
+	defer cancel()
+	return h.inflight.Acquire(ctx, n)
 }
 
 func (h *handlers) tooLarge() error {

@@ -24,6 +24,10 @@ var Secret = []byte("0123456789abcdef0123456789abcdef")
 // DefaultMaxValue is the value size limit of a test server.
 const DefaultMaxValue = 64 << 10
 
+// DefaultMaxInflight is the bound of bytes in flight of a test server:
+// room for 32 values of the largest size at once.
+const DefaultMaxInflight = 32 * DefaultMaxValue
+
 // Server is a running test server.
 type Server struct {
 	URL string
@@ -53,11 +57,12 @@ func Start(t testing.TB) *Server {
 	s := &Server{Store: store}
 	s.Ready.Store(true)
 	router, err := api.NewRouter(api.Options{
-		Store:         store,
-		Verifier:      verifier,
-		Ready:         s.Ready.Load,
-		MaxValueBytes: DefaultMaxValue,
-		Logger:        slog.New(slog.DiscardHandler),
+		Store:            store,
+		Verifier:         verifier,
+		Ready:            s.Ready.Load,
+		MaxValueBytes:    DefaultMaxValue,
+		MaxInflightBytes: DefaultMaxInflight,
+		Logger:           slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -33,24 +33,26 @@ const (
 // Config is every setting of the server. The defaults are in the tags and
 // in the README's table; keep the two in step.
 type Config struct {
-	JWTSecret       string        `envconfig:"JWT_SECRET"`
-	JWTIssuer       string        `envconfig:"JWT_ISSUER"`
-	JWTAudience     string        `envconfig:"JWT_AUDIENCE"`
-	DBPath          string        `envconfig:"DB_PATH" default:"./data"`
-	Port            int           `envconfig:"PORT" default:"8080"`
-	GinMode         string        `envconfig:"GIN_MODE" default:"debug"`
-	MaxValueBytes   int64         `envconfig:"MAX_VALUE_BYTES" default:"1048576"`
-	SyncWrites      bool          `envconfig:"SYNC_WRITES" default:"true"`
-	MinFreeBytes    int64         `envconfig:"MIN_FREE_BYTES" default:"67108864"`
-	GCInterval      time.Duration `envconfig:"GC_INTERVAL" default:"5m"`
-	ShutdownDelay   time.Duration `envconfig:"SHUTDOWN_DELAY" default:"0s"`
-	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
-	LogLevel        slog.Level    `envconfig:"LOG_LEVEL" default:"info"`
-	LogFormat       string        `envconfig:"LOG_FORMAT" default:"text"`
-	TrustedProxies  []string      `envconfig:"TRUSTED_PROXIES"`
-	DebugAddr       string        `envconfig:"DEBUG_ADDR"`
-	Host            string        `envconfig:"HOST"`
-	JWTMaxLifetime  time.Duration `envconfig:"JWT_MAX_LIFETIME" default:"0s"`
+	JWTSecret        string        `envconfig:"JWT_SECRET"`
+	JWTIssuer        string        `envconfig:"JWT_ISSUER"`
+	JWTAudience      string        `envconfig:"JWT_AUDIENCE"`
+	DBPath           string        `envconfig:"DB_PATH" default:"./data"`
+	Port             int           `envconfig:"PORT" default:"8080"`
+	GinMode          string        `envconfig:"GIN_MODE" default:"debug"`
+	MaxValueBytes    int64         `envconfig:"MAX_VALUE_BYTES" default:"1048576"`
+	MaxInflightBytes int64         `envconfig:"MAX_INFLIGHT_BYTES" default:"33554432"`
+	MaxConns         int           `envconfig:"MAX_CONNS" default:"512"`
+	SyncWrites       bool          `envconfig:"SYNC_WRITES" default:"true"`
+	MinFreeBytes     int64         `envconfig:"MIN_FREE_BYTES" default:"67108864"`
+	GCInterval       time.Duration `envconfig:"GC_INTERVAL" default:"5m"`
+	ShutdownDelay    time.Duration `envconfig:"SHUTDOWN_DELAY" default:"0s"`
+	ShutdownTimeout  time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
+	LogLevel         slog.Level    `envconfig:"LOG_LEVEL" default:"info"`
+	LogFormat        string        `envconfig:"LOG_FORMAT" default:"text"`
+	TrustedProxies   []string      `envconfig:"TRUSTED_PROXIES"`
+	DebugAddr        string        `envconfig:"DEBUG_ADDR"`
+	Host             string        `envconfig:"HOST"`
+	JWTMaxLifetime   time.Duration `envconfig:"JWT_MAX_LIFETIME" default:"0s"`
 }
 
 // FromEnv reads and validates the configuration. Its error is one line
@@ -113,6 +115,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxValueBytes < 1 || c.MaxValueBytes > MaxValueLimit {
 		return fmt.Errorf("MAX_VALUE_BYTES must be between 1 and %d, got %d", MaxValueLimit, c.MaxValueBytes)
+	}
+	if c.MaxInflightBytes < c.MaxValueBytes {
+		return fmt.Errorf("MAX_INFLIGHT_BYTES must be at least MAX_VALUE_BYTES (%d), got %d", c.MaxValueBytes, c.MaxInflightBytes)
+	}
+	if c.MaxConns < 1 {
+		return fmt.Errorf("MAX_CONNS must be at least 1, got %d", c.MaxConns)
 	}
 	if c.MinFreeBytes < 0 {
 		return fmt.Errorf("MIN_FREE_BYTES must not be negative (0 turns the check off), got %d", c.MinFreeBytes)

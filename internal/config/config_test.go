@@ -19,7 +19,7 @@ const validSecret = "0123456789abcdef0123456789abcdef"
 func setEnv(t *testing.T, env map[string]string) {
 	t.Helper()
 	for _, name := range []string{"JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE", "DB_PATH", "PORT", "GIN_MODE",
-		"MAX_VALUE_BYTES", "SYNC_WRITES", "MIN_FREE_BYTES", "GC_INTERVAL", "SHUTDOWN_DELAY", "SHUTDOWN_TIMEOUT",
+		"MAX_VALUE_BYTES", "MAX_INFLIGHT_BYTES", "MAX_CONNS", "SYNC_WRITES", "MIN_FREE_BYTES", "GC_INTERVAL", "SHUTDOWN_DELAY", "SHUTDOWN_TIMEOUT",
 		"LOG_LEVEL", "LOG_FORMAT", "TRUSTED_PROXIES", "DEBUG_ADDR", "HOST", "JWT_MAX_LIFETIME"} {
 		t.Setenv(name, "") // restores the old value after the test
 		os.Unsetenv(name)
@@ -36,18 +36,20 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		JWTSecret:       validSecret,
-		DBPath:          "./data",
-		Port:            8080,
-		GinMode:         "debug",
-		MaxValueBytes:   1 << 20,
-		SyncWrites:      true,
-		MinFreeBytes:    64 << 20,
-		GCInterval:      5 * time.Minute,
-		ShutdownDelay:   0,
-		ShutdownTimeout: 20 * time.Second,
-		LogLevel:        slog.LevelInfo,
-		LogFormat:       "text",
+		JWTSecret:        validSecret,
+		DBPath:           "./data",
+		Port:             8080,
+		GinMode:          "debug",
+		MaxValueBytes:    1 << 20,
+		MaxInflightBytes: 32 << 20,
+		MaxConns:         512,
+		SyncWrites:       true,
+		MinFreeBytes:     64 << 20,
+		GCInterval:       5 * time.Minute,
+		ShutdownDelay:    0,
+		ShutdownTimeout:  20 * time.Second,
+		LogLevel:         slog.LevelInfo,
+		LogFormat:        "text",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\ngot  %+v\nwant %+v", c, want)
@@ -56,47 +58,51 @@ func TestDefaults(t *testing.T) {
 
 func TestSettings(t *testing.T) {
 	setEnv(t, map[string]string{
-		"JWT_SECRET":       validSecret,
-		"JWT_ISSUER":       "ops",
-		"JWT_AUDIENCE":     "gokv",
-		"DB_PATH":          "/data",
-		"PORT":             "9000",
-		"GIN_MODE":         "release",
-		"MAX_VALUE_BYTES":  "4096",
-		"SYNC_WRITES":      "false",
-		"MIN_FREE_BYTES":   "0",
-		"GC_INTERVAL":      "30s",
-		"SHUTDOWN_DELAY":   "5s",
-		"SHUTDOWN_TIMEOUT": "1m",
-		"LOG_LEVEL":        "debug",
-		"LOG_FORMAT":       "json",
-		"TRUSTED_PROXIES":  "10.0.0.0/8, 192.168.1.1",
-		"DEBUG_ADDR":       "127.0.0.1:6060",
-		"HOST":             "127.0.0.1",
-		"JWT_MAX_LIFETIME": "24h",
+		"JWT_SECRET":         validSecret,
+		"JWT_ISSUER":         "ops",
+		"JWT_AUDIENCE":       "gokv",
+		"DB_PATH":            "/data",
+		"PORT":               "9000",
+		"GIN_MODE":           "release",
+		"MAX_VALUE_BYTES":    "4096",
+		"MAX_INFLIGHT_BYTES": "4096",
+		"MAX_CONNS":          "10",
+		"SYNC_WRITES":        "false",
+		"MIN_FREE_BYTES":     "0",
+		"GC_INTERVAL":        "30s",
+		"SHUTDOWN_DELAY":     "5s",
+		"SHUTDOWN_TIMEOUT":   "1m",
+		"LOG_LEVEL":          "debug",
+		"LOG_FORMAT":         "json",
+		"TRUSTED_PROXIES":    "10.0.0.0/8, 192.168.1.1",
+		"DEBUG_ADDR":         "127.0.0.1:6060",
+		"HOST":               "127.0.0.1",
+		"JWT_MAX_LIFETIME":   "24h",
 	})
 	c, err := FromEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{
-		JWTSecret:       validSecret,
-		JWTIssuer:       "ops",
-		JWTAudience:     "gokv",
-		DBPath:          "/data",
-		Port:            9000,
-		GinMode:         "release",
-		MaxValueBytes:   4096,
-		SyncWrites:      false,
-		GCInterval:      30 * time.Second,
-		ShutdownDelay:   5 * time.Second,
-		ShutdownTimeout: time.Minute,
-		LogLevel:        slog.LevelDebug,
-		LogFormat:       "json",
-		TrustedProxies:  []string{"10.0.0.0/8", "192.168.1.1"},
-		DebugAddr:       "127.0.0.1:6060",
-		Host:            "127.0.0.1",
-		JWTMaxLifetime:  24 * time.Hour,
+		JWTSecret:        validSecret,
+		JWTIssuer:        "ops",
+		JWTAudience:      "gokv",
+		DBPath:           "/data",
+		Port:             9000,
+		GinMode:          "release",
+		MaxValueBytes:    4096,
+		MaxInflightBytes: 4096,
+		MaxConns:         10,
+		SyncWrites:       false,
+		GCInterval:       30 * time.Second,
+		ShutdownDelay:    5 * time.Second,
+		ShutdownTimeout:  time.Minute,
+		LogLevel:         slog.LevelDebug,
+		LogFormat:        "json",
+		TrustedProxies:   []string{"10.0.0.0/8", "192.168.1.1"},
+		DebugAddr:        "127.0.0.1:6060",
+		Host:             "127.0.0.1",
+		JWTMaxLifetime:   24 * time.Hour,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("settings:\ngot  %+v\nwant %+v", c, want)
@@ -121,6 +127,9 @@ func TestInvalidSettings(t *testing.T) {
 		{"max value zero", map[string]string{"MAX_VALUE_BYTES": "0"}, "MAX_VALUE_BYTES must be between 1 and"},
 		{"max value huge", map[string]string{"MAX_VALUE_BYTES": "1073741824"}, "MAX_VALUE_BYTES must be between 1 and"},
 		{"max value text", map[string]string{"MAX_VALUE_BYTES": "1MiB"}, `MAX_VALUE_BYTES="1MiB" is not a valid number`},
+		{"max inflight below max value", map[string]string{"MAX_INFLIGHT_BYTES": "1048575"}, "MAX_INFLIGHT_BYTES must be at least MAX_VALUE_BYTES (1048576), got 1048575"},
+		{"max inflight zero", map[string]string{"MAX_INFLIGHT_BYTES": "0"}, "MAX_INFLIGHT_BYTES must be at least MAX_VALUE_BYTES"},
+		{"max conns zero", map[string]string{"MAX_CONNS": "0"}, "MAX_CONNS must be at least 1, got 0"},
 		{"sync writes", map[string]string{"SYNC_WRITES": "yes please"}, `SYNC_WRITES="yes please" is not a valid boolean`},
 		{"min free negative", map[string]string{"MIN_FREE_BYTES": "-1"}, "MIN_FREE_BYTES must not be negative"},
 		{"gc interval zero", map[string]string{"GC_INTERVAL": "0s"}, "GC_INTERVAL must be at least 1s, got 0s"},

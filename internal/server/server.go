@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/net/netutil"
 
 	"github.com/gokv-service/gokv/internal/api"
 	"github.com/gokv-service/gokv/internal/auth"
@@ -79,12 +80,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 	var stopping atomic.Bool
 	gin.SetMode(cfg.GinMode)
 	router, err := api.NewRouter(api.Options{
-		Store:          store,
-		Verifier:       verifier,
-		Ready:          func() bool { return !stopping.Load() && store.IsOpen() },
-		MaxValueBytes:  cfg.MaxValueBytes,
-		TrustedProxies: cfg.TrustedProxies,
-		Logger:         log,
+		Store:            store,
+		Verifier:         verifier,
+		Ready:            func() bool { return !stopping.Load() && store.IsOpen() },
+		MaxValueBytes:    cfg.MaxValueBytes,
+		MaxInflightBytes: cfg.MaxInflightBytes,
+		TrustedProxies:   cfg.TrustedProxies,
+		Logger:           log,
 	})
 	if err != nil {
 		return err
@@ -94,6 +96,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
 	}
+	// Every connection costs memory (buffers, a goroutine) for as long as
+	// it is open, idle or not; beyond MAX_CONNS new ones wait in the
+	// kernel's accept queue until one closes.
+	ln = netutil.LimitListener(ln, cfg.MaxConns)
 	srv := &http.Server{
 		Handler:           router,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -124,7 +130,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("gokv is serving", "addr", ln.Addr().String(), "db_path", cfg.DBPath,
-		"sync_writes", cfg.SyncWrites, "max_value_bytes", cfg.MaxValueBytes)
+		"sync_writes", cfg.SyncWrites, "max_value_bytes", cfg.MaxValueBytes,
+		"max_inflight_bytes", cfg.MaxInflightBytes, "max_conns", cfg.MaxConns)
 
 	select {
 	case err := <-serveErr:

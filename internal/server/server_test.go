@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,14 +23,16 @@ const testSecret = "0123456789abcdef0123456789abcdef"
 
 func testConfig(t testing.TB) config.Config {
 	return config.Config{
-		JWTSecret:       testSecret,
-		DBPath:          t.TempDir(),
-		Port:            0,
-		GinMode:         "test",
-		MaxValueBytes:   1 << 20,
-		GCInterval:      time.Minute,
-		ShutdownTimeout: 5 * time.Second,
-		LogFormat:       "json",
+		JWTSecret:        testSecret,
+		DBPath:           t.TempDir(),
+		Port:             0,
+		GinMode:          "test",
+		MaxValueBytes:    1 << 20,
+		MaxInflightBytes: 32 << 20,
+		MaxConns:         16,
+		GCInterval:       time.Minute,
+		ShutdownTimeout:  5 * time.Second,
+		LogFormat:        "json",
 	}
 }
 
@@ -196,4 +199,61 @@ func TestDebugEndpoints(t *testing.T) {
 	if got := status(t, http.MethodGet, url+"/debug/pprof/", "", nil); got != http.StatusUnauthorized && got != http.StatusNotFound {
 		t.Errorf("the API port serves /debug/pprof/: %d", got)
 	}
+}
+
+// TestMaxConns: with MAX_CONNS connections open, even idle ones, another
+// connection is not served until one of them closes.
+func TestMaxConns(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxConns = 2
+	url, _, _ := runServer(t, cfg)
+	addr := strings.TrimPrefix(url, "http://")
+	const request = "GET /healthz HTTP/1.1\r\nHost: gokv\r\n\r\n"
+
+	var held []net.Conn
+	for range cfg.MaxConns {
+		c := dial(t, addr)
+		if _, err := io.WriteString(c, request); err != nil {
+			t.Fatal(err)
+		}
+		if got := readStatus(t, c, 10*time.Second); got != http.StatusOK {
+			t.Fatalf("connection within the limit: %d", got)
+		}
+		held = append(held, c) // now idle, kept alive
+	}
+
+	extra := dial(t, addr)
+	if _, err := io.WriteString(extra, request); err != nil {
+		t.Fatal(err)
+	}
+	extra.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := extra.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("connection %d was served while %d were open", cfg.MaxConns+1, cfg.MaxConns)
+	}
+	held[0].Close()
+	if got := readStatus(t, extra, 10*time.Second); got != http.StatusOK {
+		t.Errorf("after one connection closed, the waiting one got %d", got)
+	}
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// readStatus reads one HTTP response from c within limit.
+func readStatus(t *testing.T, c net.Conn, limit time.Duration) int {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(limit))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -131,6 +131,15 @@ func (s *Store) IsOpen() bool {
 
 // Get returns the entry stored under bucket and key, or ErrNotFound.
 func (s *Store) Get(bucket, key string) (Entry, error) {
+	return s.GetReserving(bucket, key, nil)
+}
+
+// GetReserving is Get for callers that bound the memory their values
+// take: before the value is copied out of the database it calls reserve,
+// unless nil, with about the size of the stored record (the value plus at
+// most a few hundred bytes), and fails with reserve's error, having copied
+// nothing, when reserve fails. The caller releases what it reserved.
+func (s *Store) GetReserving(bucket, key string, reserve func(size int64) error) (Entry, error) {
 	k, err := encodeKey(bucket, key)
 	if err != nil {
 		return Entry{}, err
@@ -140,6 +149,13 @@ func (s *Store) Get(bucket, key string) (Entry, error) {
 		item, err := txn.Get(k)
 		if err != nil {
 			return err
+		}
+		// Reserve outside item.Value: its callback runs holding the
+		// value-log file's read lock, which value-log GC waits for.
+		if reserve != nil {
+			if err := reserve(max(item.ValueSize(), 0)); err != nil {
+				return fmt.Errorf("reserve %d bytes: %w", item.ValueSize(), err)
+			}
 		}
 		return item.Value(func(rec []byte) error {
 			contentType, value, err := decodeRecord(rec)

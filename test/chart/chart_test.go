@@ -529,6 +529,7 @@ func TestCustomized(t *testing.T) {
 	gokv := sts.Spec.Template.Spec.Containers[0]
 	wantEnv := map[string]string{
 		"JWT_ISSUER": "platform-team", "JWT_AUDIENCE": "gokv", "MAX_VALUE_BYTES": "4194304",
+		"MAX_INFLIGHT_BYTES": "67108864", "MAX_CONNS": "256",
 		"SYNC_WRITES": "false", "MIN_FREE_BYTES": "134217728", "GC_INTERVAL": "1m", "LOG_LEVEL": "debug", "LOG_FORMAT": "text",
 		"SHUTDOWN_DELAY": "10s", "SHUTDOWN_TIMEOUT": "30s", "GOMEMLIMIT": "200MiB",
 	}
@@ -635,6 +636,8 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"short secret", map[string]any{"auth": map[string]any{"jwtSecret": "short"}}, "/auth/jwtSecret"},
 		{"bad log level", map[string]any{"config": map[string]any{"logLevel": "loud"}}, "/config/logLevel"},
 		{"value limit too big", map[string]any{"config": map[string]any{"maxValueBytes": 1 << 30}}, "/config/maxValueBytes"},
+		{"no connections", map[string]any{"config": map[string]any{"maxConns": 0}}, "/config/maxConns"},
+		{"in-flight bound as text", map[string]any{"config": map[string]any{"maxInflightBytes": "32Mi"}}, "/config/maxInflightBytes"},
 		{"sync writes as text", map[string]any{"config": map[string]any{"syncWrites": "yes"}}, "/config/syncWrites"},
 		{"bad duration", map[string]any{"jwtGen": map[string]any{"expiresIn": "1 day"}}, "/jwtGen/expiresIn"},
 		{"negative delay", map[string]any{"shutdown": map[string]any{"delaySeconds": -1}}, "/shutdown/delaySeconds"},
