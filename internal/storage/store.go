@@ -81,9 +81,21 @@ func badgerOptions(path string, opts Options) badger.Options {
 }
 
 // Open opens (creating if needed) the database in directory path. It
-// fails with ErrLocked, touching nothing, when another process has it open.
+// fails with ErrLocked, touching nothing, when another process has it
+// open, and with ErrDamaged, touching nothing, when Badger would lose data
+// opening it (see preflight.go).
 func Open(path string, opts Options) (*Store, error) {
 	if err := checkUnlocked(path); err != nil {
+		return nil, err
+	}
+	check, err := inspect(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := check.err(); err != nil {
+		return nil, err
+	}
+	if err := check.clearCrashResidue(opts.Logger); err != nil {
 		return nil, err
 	}
 	db, err := badger.Open(badgerOptions(path, opts))
