@@ -109,7 +109,7 @@ func inspect(path string) (dirCheck, error) {
 	manifest, why := readManifest(filepath.Join(path, manifestName))
 	switch {
 	case why != "" && dataFiles > 0:
-		c.lostManifest = fmt.Sprintf("%d data files but %s", dataFiles, why)
+		c.lostManifest = fmt.Sprintf("it holds data (%d .sst/.vlog/.mem files) but %s", dataFiles, why)
 	case why != "":
 		c.badManifest = !strings.Contains(why, "missing")
 	default:
@@ -191,7 +191,7 @@ func (c dirCheck) err() error {
 		why = append(why, c.lostManifest)
 	}
 	for _, l := range c.damagedLogs {
-		why = append(why, fmt.Sprintf("%s is damaged before its end (%s)", l.name, l.scan.Reason))
+		why = append(why, fmt.Sprintf("%s is damaged before its end: %s", l.name, l.scan.Reason))
 	}
 	if len(why) == 0 {
 		return nil
