@@ -155,4 +155,3 @@ func TestStartSurvivesKill9DuringStart(t *testing.T) {
 		t.Errorf("GET after the kills: %d %q, want 200 \"kept\"", status, body)
 	}
 }
-
