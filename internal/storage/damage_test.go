@@ -273,6 +273,17 @@ func TestOpenAfterCrashedFirstStart(t *testing.T) {
 		{"empty memtable WAL", func(t *testing.T, dir string) {
 			truncate(t, filepath.Join(dir, "00001.mem"), 0)
 		}},
+		{"value log of zeros", func(t *testing.T, dir string) {
+			truncate(t, filepath.Join(dir, "000001.vlog"), 0)
+			truncate(t, filepath.Join(dir, "000001.vlog"), 128<<20)
+		}},
+		{"memtable WAL of zeros", func(t *testing.T, dir string) {
+			truncate(t, filepath.Join(dir, "00001.mem"), 0)
+			truncate(t, filepath.Join(dir, "00001.mem"), 8<<20)
+		}},
+		{"empty DISCARD", func(t *testing.T, dir string) {
+			truncate(t, filepath.Join(dir, "DISCARD"), 0)
+		}},
 		{"value log shorter than its header", func(t *testing.T, dir string) {
 			truncate(t, filepath.Join(dir, "000001.vlog"), 7)
 		}},
@@ -383,4 +394,25 @@ func TestRepair(t *testing.T) {
 			t.Errorf("Repair of a healthy database: %v\n%s", err, out.String())
 		}
 	})
+}
+
+// TestOpenMovesUnlistedTablesAside: a table the MANIFEST does not list is
+// what a crash during a flush or compaction leaves; Badger would delete
+// it, gokv moves it aside and opens.
+func TestOpenMovesUnlistedTablesAside(t *testing.T) {
+	dir := closedDB(t, 20)
+	tables := filesWith(t, dir, tableExt)
+	if len(tables) == 0 {
+		t.Fatal("closing the database wrote no .sst file")
+	}
+	copySparse(t, filepath.Join(dir, tables[0]), filepath.Join(dir, "000099.sst"))
+
+	s := openTestStore(t, dir)
+	if e, err := s.Get("b", key(3)); err != nil || !bytes.Equal(e.Value, value(3, 10)) {
+		t.Errorf("Get: %q, %v", e.Value, err)
+	}
+	kept, err := filepath.Glob(filepath.Join(dir, QuarantineDir, "*", "000099.sst"))
+	if err != nil || len(kept) != 1 {
+		t.Errorf("000099.sst is not in quarantine: %v, %v; directory holds %v", kept, err, filesWith(t, dir, tableExt))
+	}
 }

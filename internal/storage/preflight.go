@@ -100,11 +100,13 @@ func inspect(path string) (dirCheck, error) {
 			return c, err
 		}
 	}
+	beforeMems := dataFiles
 	for _, name := range mems {
 		if err := c.inspectLog(name, true, &dataFiles); err != nil {
 			return c, err
 		}
 	}
+	memsWithData := dataFiles - beforeMems
 
 	manifest, why := readManifest(filepath.Join(path, manifestName))
 	switch {
@@ -123,10 +125,11 @@ func inspect(path string) (dirCheck, error) {
 				c.orphans = append(c.orphans, name)
 			}
 		}
-		// A flush or compaction adds to a MANIFEST that already lists
-		// tables, or leaves its source .mem behind; tables beside a
-		// MANIFEST listing none and no log mean the MANIFEST was replaced.
-		if len(manifest.Tables) == 0 && len(c.orphans) > 0 && dataFiles == len(tables) {
+		// A compaction adds to a MANIFEST that already lists tables, and a
+		// flush leaves its source .mem behind until the MANIFEST lists the
+		// new table: tables beside a MANIFEST listing none and no .mem
+		// holding data mean the MANIFEST was replaced.
+		if len(manifest.Tables) == 0 && len(c.orphans) > 0 && memsWithData == 0 {
 			c.lostManifest = fmt.Sprintf("%d .sst files but the MANIFEST lists no table", len(c.orphans))
 		}
 	}
