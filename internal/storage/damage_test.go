@@ -416,3 +416,22 @@ func TestOpenMovesUnlistedTablesAside(t *testing.T) {
 		t.Errorf("000099.sst is not in quarantine: %v, %v; directory holds %v", kept, err, filesWith(t, dir, tableExt))
 	}
 }
+
+// TestOpenWithoutManifestKeepsLogData: the MANIFEST only lists tables, so
+// without any the logs replay into a new one and nothing is lost.
+func TestOpenWithoutManifestKeepsLogData(t *testing.T) {
+	const n = 50
+	dir := crashCopy(t, func(s *Store) { putKeys(t, s, n, 2<<10) })
+	if tables := filesWith(t, dir, tableExt); len(tables) != 0 {
+		t.Fatalf("the crashed database already has tables %v", tables)
+	}
+	if err := os.Remove(filepath.Join(dir, manifestName)); err != nil {
+		t.Fatal(err)
+	}
+	s := openTestStore(t, dir)
+	for i := range n {
+		if e, err := s.Get("b", key(i)); err != nil || !bytes.Equal(e.Value, value(i, 2<<10)) {
+			t.Fatalf("key %d: %v", i, err)
+		}
+	}
+}

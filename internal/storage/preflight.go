@@ -45,8 +45,8 @@ type dirCheck struct {
 	lostManifest string
 	// damagedLogs are logs Badger would truncate before their torn tail.
 	damagedLogs []damagedLog
-	// badManifest: the MANIFEST cannot be used although there is nothing
-	// it could describe; it is the residue of a crashed first start.
+	// badManifest: the MANIFEST cannot be used but there is no table it
+	// could list (a crashed first start leaves an empty one).
 	badManifest bool
 	// emptyLogs hold less than their header: residue of a crash right
 	// after Badger created them, which would make the next Open fail.
@@ -93,27 +93,33 @@ func inspect(path string) (dirCheck, error) {
 	// Badger names logs with zero-padded numbers, so the last in name
 	// order is the newest, the only .vlog it replays.
 	sort.Strings(vlogs)
-	dataFiles := len(tables)
 	for i, name := range vlogs {
-		replayed := i == len(vlogs)-1
-		if err := c.inspectLog(name, replayed, &dataFiles); err != nil {
+		if _, err := c.inspectLog(name, i == len(vlogs)-1); err != nil {
 			return c, err
 		}
 	}
-	beforeMems := dataFiles
+	memsWithData := 0
 	for _, name := range mems {
-		if err := c.inspectLog(name, true, &dataFiles); err != nil {
+		hasData, err := c.inspectLog(name, true)
+		if err != nil {
 			return c, err
 		}
+		if hasData {
+			memsWithData++
+		}
 	}
-	memsWithData := dataFiles - beforeMems
 
-	manifest, why := readManifest(filepath.Join(path, manifestName))
+	manifest, present, why, err := readManifest(filepath.Join(path, manifestName))
+	if err != nil {
+		return c, err
+	}
 	switch {
-	case why != "" && dataFiles > 0:
-		c.lostManifest = fmt.Sprintf("it holds data (%d .sst/.vlog/.mem files) but %s", dataFiles, why)
+	case why != "" && len(tables) > 0:
+		c.lostManifest = fmt.Sprintf("it holds %d .sst tables but %s", len(tables), why)
 	case why != "":
-		c.badManifest = !strings.Contains(why, "missing")
+		// The MANIFEST only lists tables; without any, the logs replay
+		// into a fresh one and nothing is lost.
+		c.badManifest = present
 	default:
 		for id := range manifest.Tables {
 			if _, ok := tables[id]; !ok {
@@ -137,53 +143,48 @@ func inspect(path string) (dirCheck, error) {
 	return c, nil
 }
 
-// inspectLog scans a .vlog or .mem file and counts it in dataFiles when
-// it holds entries.
-func (c *dirCheck) inspectLog(name string, replayed bool, dataFiles *int) error {
+// inspectLog notes a .vlog or .mem file too short to hold an entry, or,
+// when Badger replays it, damaged before its end. It reports whether the
+// file holds entries or damage.
+func (c *dirCheck) inspectLog(name string, replayed bool) (bool, error) {
 	full := filepath.Join(c.path, name)
 	fi, err := os.Stat(full)
 	if err != nil {
-		return fmt.Errorf("inspect %s: %w", full, err)
+		return false, fmt.Errorf("inspect %s: %w", full, err)
 	}
 	if fi.Size() < logHeaderSize {
 		c.emptyLogs = append(c.emptyLogs, name)
-		return nil
+		return false, nil
 	}
 	if !replayed {
-		if fi.Size() > logHeaderSize {
-			*dataFiles++
-		}
-		return nil
+		return fi.Size() > logHeaderSize, nil
 	}
 	s, err := scanLog(full)
 	if err != nil {
-		return err
-	}
-	if s.HasData() || s.Damaged {
-		*dataFiles++
+		return false, err
 	}
 	if s.Damaged {
 		c.damagedLogs = append(c.damagedLogs, damagedLog{name: name, scan: s})
 	}
-	return nil
+	return s.HasData() || s.Damaged, nil
 }
 
-// readManifest replays the MANIFEST read-only; why says what makes it
-// unusable, or is empty.
-func readManifest(path string) (m badger.Manifest, why string) {
+// readManifest replays the MANIFEST read-only. why says what makes it
+// unusable, or is empty; present is false when there is none.
+func readManifest(path string) (m badger.Manifest, present bool, why string, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return m, "the MANIFEST is missing"
+		return m, false, "the MANIFEST is missing", nil
 	}
 	if err != nil {
-		return m, fmt.Sprintf("the MANIFEST cannot be read: %v", err)
+		return m, false, "", fmt.Errorf("inspect %s: %w", path, err)
 	}
 	defer f.Close()
 	m, _, err = badger.ReplayManifestFile(f, 0, badger.DefaultOptions("").WithLogger(nil))
 	if err != nil {
-		return m, fmt.Sprintf("the MANIFEST is unusable: %v", err)
+		return m, true, fmt.Sprintf("the MANIFEST is unusable: %v", err), nil
 	}
-	return m, ""
+	return m, true, "", nil
 }
 
 // err is nil when Badger can open the directory without losing data, and
