@@ -1,12 +1,10 @@
 package storage
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 )
 
 // RepairOptions say which loss the operator accepts. Repair changes
@@ -28,7 +26,7 @@ type RepairOptions struct {
 // ErrLocked when a server has the directory open. It never deletes data:
 // what it takes out of the database is moved to QuarantineDir.
 func Repair(path string, opts RepairOptions, out io.Writer) error {
-	unlock, err := lockDir(path)
+	unlock, err := lockDir(path, "repair")
 	if err != nil {
 		return err
 	}
@@ -38,7 +36,10 @@ func Repair(path string, opts RepairOptions, out io.Writer) error {
 		return err
 	}
 	if c.err() == nil {
-		fmt.Fprintf(out, "%s: no damage found; gokv opens it as it is\n", path)
+		fmt.Fprintf(out, "%s: no damage found\n", path)
+		if len(c.orphans) > 0 {
+			fmt.Fprintf(out, "  gokv will move %d tables the MANIFEST does not list (crash residue) into quarantine: %v\n", len(c.orphans), c.orphans)
+		}
 		return nil
 	}
 	left := 0
@@ -123,23 +124,4 @@ func cutLog(path string, l damagedLog, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "  kept its first %d of %d bytes; the whole file is in %s\n", l.scan.ValidEnd, l.scan.Size, q)
 	return nil
-}
-
-// lockDir takes the lock a running gokv holds (see checkUnlocked) for as
-// long as the repair runs.
-func lockDir(path string) (unlock func(), err error) {
-	dir, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("open database directory: %w", err)
-	}
-	err = syscall.Flock(int(dir.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-	if errors.Is(err, syscall.EWOULDBLOCK) {
-		dir.Close()
-		return nil, fmt.Errorf("repair %s: %w", path, ErrLocked)
-	}
-	if err != nil {
-		dir.Close()
-		return nil, fmt.Errorf("lock database directory %s: %w", path, err)
-	}
-	return func() { dir.Close() }, nil
 }
