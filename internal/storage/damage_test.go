@@ -195,20 +195,37 @@ func TestOpenRefusesLostManifest(t *testing.T) {
 func slicesEqual(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }
 
 func TestOpenRefusesLogDamagedBeforeItsEnd(t *testing.T) {
+	const n = 500
+	flipMiddle := func(t *testing.T, log string) { patch(t, log, dataEnd(t, log)/2, []byte{0xff, 0x00, 0xff}) }
+	// longHeader makes the header of the entry of key 250 claim a value
+	// of about 2 MiB, covering every entry after it.
+	longHeader := func(t *testing.T, log string) {
+		data, err := os.ReadFile(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := bytes.Index(data, []byte("b:"+key(n/2)))
+		if k < 0 {
+			t.Fatalf("key %d not found in %s", n/2, log)
+		}
+		// header: meta, userMeta, klen, vlen, expiresAt (uvarints), key
+		patch(t, log, k-2, []byte{0xff, 0xff, 0x7f})
+	}
 	tests := []struct {
 		name      string
 		ext       string
 		valueSize int // above 1 KiB, values go to the .vlog
+		damage    func(t *testing.T, log string)
 	}{
-		{"memtable WAL", memExt, 10},
-		{"value log", vlogExt, 2 << 10},
+		{"memtable WAL", memExt, 10, flipMiddle},
+		{"value log", vlogExt, 2 << 10, flipMiddle},
+		{"memtable WAL, header claiming a long entry", memExt, 10, longHeader},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			const n = 500
 			dir := crashCopy(t, func(s *Store) { putKeys(t, s, n, tt.valueSize) })
 			log := biggestLog(t, dir, tt.ext)
-			patch(t, log, dataEnd(t, log)/2, []byte{0xff, 0x00, 0xff})
+			tt.damage(t, log)
 			before, err := os.ReadFile(log)
 			if err != nil {
 				t.Fatal(err)
@@ -433,5 +450,74 @@ func TestOpenWithoutManifestKeepsLogData(t *testing.T) {
 		if e, err := s.Get("b", key(i)); err != nil || !bytes.Equal(e.Value, value(i, 2<<10)) {
 			t.Fatalf("key %d: %v", i, err)
 		}
+	}
+}
+
+// TestScanLogTornAnywhere cuts a log short at many points, as a crash in
+// the middle of writing an entry does, and checks that none of them reads
+// as damage and that Badger's truncation point is never after the cut.
+func TestScanLogTornAnywhere(t *testing.T) {
+	for _, tt := range []struct {
+		ext  string
+		size int
+	}{{memExt, 10}, {vlogExt, 2 << 10}} {
+		t.Run(tt.ext, func(t *testing.T) {
+			dir := crashCopy(t, func(s *Store) { putKeys(t, s, 100, tt.size) })
+			log := biggestLog(t, dir, tt.ext)
+			data, err := os.ReadFile(log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			end := dataEnd(t, log)
+			cut := filepath.Join(t.TempDir(), filepath.Base(log))
+			for c := logHeaderSize; c < end; c += 1 + (end-logHeaderSize)/400 {
+				if err := os.WriteFile(cut, data[:c], 0o644); err != nil {
+					t.Fatal(err)
+				}
+				truncate(t, cut, int64(len(data)))
+				s, err := scanLog(cut)
+				if err != nil || s.Damaged || s.ValidEnd > int64(c) {
+					t.Fatalf("cut at %d of %d: %+v, %v; want a torn tail ending at most at the cut", c, end, s, err)
+				}
+			}
+		})
+	}
+}
+
+// TestScanLogDamageAnywhere flips one byte at many points before the last
+// write of a log and checks that each reads as damage, never as a torn
+// tail that Badger may cut.
+func TestScanLogDamageAnywhere(t *testing.T) {
+	for _, tt := range []struct {
+		ext  string
+		size int
+	}{{memExt, 10}, {vlogExt, 2 << 10}} {
+		t.Run(tt.ext, func(t *testing.T) {
+			const n = 100
+			dir := crashCopy(t, func(s *Store) { putKeys(t, s, n, tt.size) })
+			log := biggestLog(t, dir, tt.ext)
+			data, err := os.ReadFile(log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			size := int64(len(data))
+			data = data[:dataEnd(t, log)]
+			last := bytes.Index(data, []byte("b:"+key(n-1))) - maxEntryHeader
+			if last < logHeaderSize {
+				t.Fatalf("last key not found in %s", log)
+			}
+			damagedLog := filepath.Join(t.TempDir(), filepath.Base(log))
+			for i, p := 0, logHeaderSize; p < last; i, p = i+1, p+1+(last-logHeaderSize)/300 {
+				flipped := bytes.Clone(data)
+				flipped[p] ^= []byte{0x01, 0x80, 0xff}[i%3]
+				if err := os.WriteFile(damagedLog, flipped, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				truncate(t, damagedLog, size)
+				if s, err := scanLog(damagedLog); err != nil || !s.Damaged {
+					t.Fatalf("byte %d of %d flipped: %+v, %v; want damage", p, last, s, err)
+				}
+			}
+		})
 	}
 }

@@ -120,16 +120,48 @@ func damaged(res logScan, off int64, what string) logScan {
 	return res
 }
 
-// checkTail decides whether the bytes from off, where Badger stops
-// reading, are a torn tail: the failed entry (length bytes, when its
-// header could be read and fits in the file) followed only by zeros.
+// checkTail decides whether what follows off, where Badger stops
+// reading, is a torn tail: the entry a crash cut short, then zeros. It is
+// damage instead when data follows the failed entry's extent (length
+// bytes, when its header could be read), or when a whole entry can be read
+// anywhere after off: a corrupt header may claim an extent that covers
+// the entries after it.
 func checkTail(path string, f *os.File, off, length int64, res logScan) (logScan, error) {
-	if length <= 0 || off+length > res.Size {
-		length = maxEntryHeader
+	end, err := nonZeroEnd(f, off, res.Size)
+	if err != nil {
+		return res, fmt.Errorf("scan log %s: %w", path, err)
 	}
-	from := off + length
+	switch {
+	case end <= off:
+		return res, nil
+	case length > 0 && off+length < end:
+		return damaged(res, off, fmt.Sprintf("an unreadable entry followed by data up to offset %d", end)), nil
+	case end-off > maxTornTail:
+		return damaged(res, off, fmt.Sprintf("an unreadable entry followed by %d bytes of data", end-off)), nil
+	}
+	tail := make([]byte, end-off)
+	if _, err := f.ReadAt(tail, off); err != nil {
+		return res, fmt.Errorf("scan log %s: %w", path, err)
+	}
+	for i := 1; i < len(tail); i++ {
+		if wholeEntryAt(tail[i:]) {
+			return damaged(res, off, fmt.Sprintf("an unreadable entry followed by a whole one at offset %d", off+int64(i))), nil
+		}
+	}
+	return res, nil
+}
+
+// maxTornTail bounds what a torn tail can hold: one entry, whose value is
+// at most gokv's largest (MAX_VALUE_BYTES, 1 MiB by default) plus its key.
+// More data after an unreadable entry is damage.
+const maxTornTail = 4 << 20
+
+// nonZeroEnd returns the offset after the last non-zero byte of f in
+// [off, size), or off if there is none.
+func nonZeroEnd(f *os.File, off, size int64) (int64, error) {
+	end := off
 	buf := make([]byte, 64<<10)
-	for pos := from; pos < res.Size; {
+	for pos := off; pos < size; {
 		// Badger's logs are preallocated sparse files: skip the holes
 		// instead of reading megabytes of zeros where the kernel can.
 		next, err := f.Seek(pos, seekData)
@@ -140,11 +172,10 @@ func checkTail(path string, f *os.File, off, length int64, res logScan) (logScan
 			pos = next
 		}
 		n, err := f.ReadAt(buf, pos)
-		for i, b := range buf[:n] {
-			if b != 0 {
-				res.Damaged = true
-				res.Reason = fmt.Sprintf("unreadable entry at offset %d followed by data at offset %d", off, pos+int64(i))
-				return res, nil
+		for i := n - 1; i >= 0; i-- {
+			if buf[i] != 0 {
+				end = pos + int64(i) + 1
+				break
 			}
 		}
 		pos += int64(n)
@@ -152,10 +183,33 @@ func checkTail(path string, f *os.File, off, length int64, res logScan) (logScan
 			break
 		}
 		if err != nil {
-			return res, fmt.Errorf("scan log %s: %w", path, err)
+			return 0, err
 		}
 	}
-	return res, nil
+	return end, nil
+}
+
+// wholeEntryAt reports whether b starts with an entry Badger would read:
+// a versioned key and a matching checksum.
+func wholeEntryAt(b []byte) bool {
+	i := 2 // meta, userMeta
+	var lens [3]uint64
+	for j := range lens {
+		if i >= len(b) {
+			return false
+		}
+		v, n := binary.Uvarint(b[i:])
+		if n <= 0 {
+			return false
+		}
+		lens[j], i = v, i+n
+	}
+	klen, vlen := lens[0], lens[1]
+	if klen < 8 || klen > maxKeyLen || vlen > uint64(len(b)) || uint64(i)+klen+vlen+crc32.Size > uint64(len(b)) {
+		return false
+	}
+	n := i + int(klen+vlen)
+	return crc32.Checksum(b[:n], castagnoli) == binary.BigEndian.Uint32(b[n:])
 }
 
 type logEntry struct {
