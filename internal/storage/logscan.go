@@ -152,9 +152,9 @@ func checkTail(path string, f *os.File, off, length int64, res logScan) (logScan
 }
 
 // maxTornTail bounds what a torn tail can hold: one entry, whose value is
-// at most gokv's largest (MAX_VALUE_BYTES, 1 MiB by default) plus its key.
-// More data after an unreadable entry is damage.
-const maxTornTail = 4 << 20
+// at most the largest MAX_VALUE_BYTES allows (16 MiB, config.MaxValueLimit)
+// plus its key. More data after an unreadable entry is damage.
+const maxTornTail = 17 << 20
 
 // nonZeroEnd returns the offset after the last non-zero byte of f in
 // [off, size), or off if there is none.
