@@ -21,16 +21,13 @@ func runGokv(t *testing.T, environ []string, args ...string) (int, string, strin
 	cmd.Env = environ
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	done := make(chan struct{})
-	time.AfterFunc(15*time.Second, func() {
-		select {
-		case <-done:
-		default:
-			cmd.Process.Kill()
-		}
-	})
-	cmd.Run()
-	close(done)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A gokv that does not stop by itself has started serving.
+	timer := time.AfterFunc(15*time.Second, func() { cmd.Process.Kill() })
+	cmd.Wait()
+	timer.Stop()
 	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
 }
 
@@ -118,6 +115,68 @@ func TestRepairCommand(t *testing.T) {
 	if status, _ := do(t, http.MethodGet, p.URL+"/b/k", nil); status != http.StatusNotFound {
 		t.Errorf("GET after the repair: %d, want 404 from the fresh database", status)
 	}
+}
+
+// TestDamagedWALRefusesToStart kills gokv during writes, damages the
+// middle of its memtable WAL and expects the next start to refuse with one
+// line instead of dropping the writes after the damage, until the operator
+// accepts the loss with gokv repair.
+func TestDamagedWALRefusesToStart(t *testing.T) {
+	dbPath := t.TempDir()
+	p := start(t, env(dbPath))
+	done := make(chan int, 1)
+	go func() { done <- writeLoad(t, p.URL, "wal", 8, 40, newAckLog(), nil) }()
+	time.Sleep(500 * time.Millisecond)
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(t, 10*time.Second)
+	if acked := <-done; acked < 50 {
+		t.Fatalf("only %d writes acknowledged before kill -9; the WAL is too short to damage in its middle", acked)
+	}
+	wal, end := biggestWAL(t, dbPath)
+	f, err := os.OpenFile(wal, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{0xff, 0x00, 0xff}, int64(end/2)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	code, _, stderr := runGokv(t, env(dbPath, "LOG_LEVEL=warn"))
+	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, filepath.Base(wal)+" is damaged before its end") {
+		t.Fatalf("start on a damaged WAL: exit %d, stderr %q; want 1 and one line naming %s", code, stderr, filepath.Base(wal))
+	}
+	environ := []string{"PATH=" + os.Getenv("PATH"), "DB_PATH=" + dbPath}
+	if code, stdout, stderr := runGokv(t, environ, "repair", "--accept-wal-loss"); code != 0 || !strings.Contains(stdout, "kept its first") {
+		t.Fatalf("gokv repair --accept-wal-loss: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	start(t, env(dbPath))
+}
+
+// biggestWAL returns the .mem file of dbPath holding the most data and
+// where its data ends.
+func biggestWAL(t *testing.T, dbPath string) (string, int) {
+	t.Helper()
+	mems, err := filepath.Glob(filepath.Join(dbPath, "*.mem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	best, bestEnd := "", 0
+	for _, m := range mems {
+		data, err := os.ReadFile(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end := len(bytes.TrimRight(data, "\x00")); end > bestEnd {
+			best, bestEnd = m, end
+		}
+	}
+	if best == "" {
+		t.Fatalf("no .mem file with data in %s", dbPath)
+	}
+	return best, bestEnd
 }
 
 // TestStartSurvivesKill9DuringStart kills gokv at random points of its
