@@ -29,12 +29,11 @@ import (
 // bitFinTxn whose value is the commit timestamp; Badger keeps only whole
 // transactions.
 const (
-	logHeaderSize  = 20      // badger: vlogHeaderSize
-	maxEntryHeader = 22      // badger: maxHeaderSize
-	maxKeyLen      = 1 << 16 // badger rejects longer keys as a torn entry
-	bitTxn         = 1 << 6  // badger: bitTxn
-	bitFinTxn      = 1 << 7  // badger: bitFinTxn
-	seekData       = 3       // lseek SEEK_DATA: the next offset that is not a hole
+	logHeaderSize = 20      // badger: vlogHeaderSize
+	maxKeyLen     = 1 << 16 // badger rejects longer keys as a torn entry
+	bitTxn        = 1 << 6  // badger: bitTxn
+	bitFinTxn     = 1 << 7  // badger: bitFinTxn
+	seekData      = 3       // lseek SEEK_DATA: the next offset that is not a hole
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -84,8 +83,7 @@ func scanLog(path string) (logScan, error) {
 	for {
 		e, err := readEntry(r, res.Size-off, &scratch)
 		if err != nil || len(e.key) == 0 {
-			// Badger stops here. It is a torn tail only if nothing but
-			// zeros follows the entry's own extent.
+			// Badger stops here: fine for a torn tail only.
 			return checkTail(path, f, off, e.length, res)
 		}
 		switch {

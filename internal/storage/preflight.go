@@ -40,8 +40,9 @@ const (
 // dirCheck is what inspect found in a database directory.
 type dirCheck struct {
 	path string
-	// lostManifest: data files are there but no MANIFEST that lists them,
-	// so Badger would delete the tables and start empty.
+	// lostManifest: tables are there but no MANIFEST that lists them, so
+	// Badger would delete them (or, for a table it lists but cannot find,
+	// refuse to open).
 	lostManifest string
 	// damagedLogs are logs Badger would truncate before their torn tail.
 	damagedLogs []damagedLog
