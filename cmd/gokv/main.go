@@ -3,6 +3,7 @@
 //
 //	gokv            serve
 //	gokv check      check a running gokv end to end (what `helm test` runs)
+//	gokv repair     report and, when told, repair a damaged database directory
 //	gokv version    print the version
 //
 // The check is a subcommand rather than a binary of its own so that the
@@ -54,11 +55,13 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	switch args[0] {
 	case "check":
 		return runCheck(args[1:], getenv, stdout, stderr)
+	case "repair":
+		return runRepair(args[1:], getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version)
 		return 0
 	}
-	fmt.Fprintf(stderr, "gokv: unknown command %q\nUsage: gokv [check [flags] | version]; with no command gokv serves, configured by environment variables.\n", args[0])
+	fmt.Fprintf(stderr, "gokv: unknown command %q\nUsage: gokv [check [flags] | repair [flags] | version]; with no command gokv serves, configured by environment variables.\n", args[0])
 	return 2
 }
 

@@ -12,4 +12,7 @@ var (
 	ErrLocked             = errors.New("database directory is in use by another process")
 	ErrNoSpace            = errors.New("no space left on device")
 	ErrClosed             = errors.New("database is closed")
+	// ErrDamaged: opening the directory would lose data (Badger would
+	// delete or truncate files); Repair is the explicit way out.
+	ErrDamaged = errors.New("database directory is damaged")
 )

@@ -81,9 +81,11 @@ func badgerOptions(path string, opts Options) badger.Options {
 }
 
 // Open opens (creating if needed) the database in directory path. It
-// fails with ErrLocked, touching nothing, when another process has it open.
+// fails with ErrLocked, touching nothing, when another process has it
+// open, and with ErrDamaged, touching nothing, when Badger would lose data
+// opening it (see preflight.go).
 func Open(path string, opts Options) (*Store, error) {
-	if err := checkUnlocked(path); err != nil {
+	if err := prepare(path, opts.Logger); err != nil {
 		return nil, err
 	}
 	db, err := badger.Open(badgerOptions(path, opts))
@@ -93,26 +95,50 @@ func Open(path string, opts Options) (*Store, error) {
 	return &Store{db: db, writes: newCommitter(db, newSpaceGuard(path, opts.MinFreeBytes))}, nil
 }
 
-// checkUnlocked fails with ErrLocked when another process holds the lock
-// Badger takes on the directory (an exclusive flock). Badger reports that
-// case only as text, so gokv asks the kernel itself before opening.
-func checkUnlocked(path string) error {
-	dir, err := os.Open(path)
+// prepare fails with ErrLocked when another process has the database at
+// path open, and with ErrDamaged when Badger would lose data opening it;
+// otherwise it clears the harmless residue of a crash (see preflight.go).
+// It holds the directory's lock meanwhile, so that no other gokv starts
+// on a directory being changed.
+func prepare(path string, log *slog.Logger) error {
+	unlock, err := lockDir(path, "open database")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("open database directory %s: %w", path, err)
+		return err
 	}
-	defer dir.Close()
+	defer unlock()
+	check, err := inspect(path)
+	if err != nil {
+		return err
+	}
+	if err := check.err(); err != nil {
+		return err
+	}
+	return check.clearCrashResidue(log)
+}
+
+// lockDir takes the lock Badger holds on the directory while it is open
+// (an exclusive flock), failing with ErrLocked when another process has
+// it. Badger reports that case only as text, so gokv asks the kernel
+// itself.
+func lockDir(path, op string) (unlock func(), err error) {
+	dir, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
 	err = syscall.Flock(int(dir.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 	if errors.Is(err, syscall.EWOULDBLOCK) {
-		return fmt.Errorf("open database at %s: %w", path, ErrLocked)
+		dir.Close()
+		return nil, fmt.Errorf("%s at %s: %w", op, path, ErrLocked)
 	}
 	if err != nil {
-		return fmt.Errorf("lock database directory %s: %w", path, err)
+		dir.Close()
+		return nil, fmt.Errorf("lock database directory %s: %w", path, err)
 	}
-	return syscall.Flock(int(dir.Fd()), syscall.LOCK_UN)
+	// Closing the last descriptor releases the lock.
+	return func() { dir.Close() }, nil
 }
 
 // Close flushes and closes the database. Acknowledged writes are already
