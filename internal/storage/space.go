@@ -30,6 +30,9 @@ type spaceGuard struct {
 	// free reports the bytes available to unprivileged writers; a
 	// variable for tests.
 	free func(dir string) (uint64, error)
+	// deleted is called when deletes are admitted while new data is
+	// refused: their space comes back only once reclaimed (reclaim.go).
+	deleted func()
 }
 
 func newSpaceGuard(dir string, minFree int64) *spaceGuard {
@@ -56,7 +59,16 @@ func (g *spaceGuard) admit(batch []*writeOp) []*writeOp {
 		op.err = fmt.Errorf("%w: %d bytes free on %s, new data needs %d", ErrNoSpace, free, g.dir, g.minFree)
 		close(op.done)
 	}
+	if len(admitted) > 0 && g.deleted != nil {
+		g.deleted()
+	}
 	return admitted
+}
+
+// full reports whether new data is refused now.
+func (g *spaceGuard) full() bool {
+	free, err := g.free(g.dir)
+	return err == nil && free < g.minFree
 }
 
 func freeBytes(dir string) (uint64, error) {

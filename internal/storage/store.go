@@ -41,8 +41,9 @@ type Entry struct {
 
 // Store is an open database. Its methods are safe for concurrent use.
 type Store struct {
-	db     *badger.DB
-	writes *committer
+	db      *badger.DB
+	writes  *committer
+	reclaim *reclaimer // nil without a free-space check
 }
 
 // maxTxnRetries bounds retries of a write that lost a race with a
@@ -90,7 +91,22 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open badger at %s: %w", path, err)
 	}
-	return &Store{db: db, writes: newCommitter(db, newSpaceGuard(path, opts.MinFreeBytes))}, nil
+	space := newSpaceGuard(path, opts.MinFreeBytes)
+	s := &Store{db: db, writes: newCommitter(db, space)}
+	if space != nil {
+		log := opts.Logger
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		s.reclaim = startReclaimer(s, log)
+		space.deleted = s.reclaim.poke
+		// Deletes before a crash or restart may have left garbage that
+		// only a reclaim turns into free space.
+		if space.full() {
+			s.reclaim.poke()
+		}
+	}
+	return s, nil
 }
 
 // checkUnlocked fails with ErrLocked when another process holds the lock
@@ -118,6 +134,9 @@ func checkUnlocked(path string) error {
 // Close flushes and closes the database. Acknowledged writes are already
 // durable as configured; Close makes the next Open fast.
 func (s *Store) Close() error {
+	if s.reclaim != nil {
+		s.reclaim.close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close badger: %w", err)
 	}
