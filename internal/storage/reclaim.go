@@ -100,10 +100,30 @@ func (r *reclaimer) reclaim() error {
 	if err := r.s.writes.exclusive(func() error { return flushMemtables(r.s.db) }); err != nil {
 		return err
 	}
-	if err := r.s.db.Flatten(2); err != nil {
+	// A flatten writes the new tables, through memory-mapped files (SIGBUS
+	// if the disk runs out), before it deletes the old ones: it needs room
+	// for a copy of the tree, and gets twice that.
+	space := r.s.writes.space
+	free, err := space.free(space.dir)
+	if err != nil {
+		return err
+	}
+	if tree := treeBytes(r.s.db); uint64(tree) > free/2 {
+		r.log.Warn("disk too full to compact the LSM tree: the space of deleted keys comes back only with a larger volume",
+			"tree_bytes", tree, "free_bytes", free)
+	} else if err := r.s.db.Flatten(2); err != nil {
 		return fmt.Errorf("flatten the LSM tree: %w", err)
 	}
 	return r.s.CollectGarbage()
+}
+
+// treeBytes is the size of the LSM tree's tables.
+func treeBytes(db *badger.DB) int64 {
+	var n int64
+	for _, l := range db.Levels() {
+		n += l.Size
+	}
+	return n
 }
 
 // flushMemtables writes every memtable out as a level-0 table. Badger v4

@@ -78,3 +78,22 @@ func freeBytes(dir string) (uint64, error) {
 	}
 	return st.Bavail * uint64(st.Bsize), nil
 }
+
+// discardRatio is the share of a value-log file that must be garbage for
+// the GC to rewrite it (Badger's recommended gcDiscardRatio), raised on a
+// nearly full disk so that the live rest, which the GC copies into the
+// newest file through a memory mapping, takes at most half the free space.
+func (g *spaceGuard) discardRatio() float64 {
+	if g == nil {
+		return gcDiscardRatio
+	}
+	free, err := g.free(g.dir)
+	if err != nil {
+		return gcDiscardRatio
+	}
+	return min(max(gcDiscardRatio, 1-float64(free)/2/valueLogFileSize), maxDiscardRatio)
+}
+
+// maxDiscardRatio is as close to 1 as Badger takes (it wants less than 1):
+// files of garbage only are still collected.
+const maxDiscardRatio = 0.99

@@ -51,8 +51,12 @@ type Store struct {
 const maxTxnRetries = 16
 
 // gcDiscardRatio: a value-log file is rewritten when at least this share
-// of it is garbage (Badger's recommended 0.5).
+// of it is garbage (Badger's recommended 0.5); see also
+// spaceGuard.discardRatio.
 const gcDiscardRatio = 0.5
+
+// valueLogFileSize is the size at which Badger starts a new value-log file.
+const valueLogFileSize = 64 << 20
 
 // badgerOptions sizes Badger for a pod with a few hundred MiB of memory
 // instead of Badger's server defaults (5×64 MiB memtables, 256 MiB block
@@ -77,7 +81,7 @@ func badgerOptions(path string, opts Options) badger.Options {
 		// Values above 1 KiB go to the value log (WiscKey style): the LSM
 		// tree stays small and large values do not churn compactions.
 		WithValueThreshold(1 << 10).
-		WithValueLogFileSize(64 << 20).
+		WithValueLogFileSize(valueLogFileSize).
 		WithMetricsEnabled(false)
 }
 
@@ -215,7 +219,7 @@ func (s *Store) Delete(bucket, key string) error {
 // giving the space of overwritten and deleted values back to the disk.
 func (s *Store) CollectGarbage() error {
 	for {
-		err := s.writes.exclusive(func() error { return s.db.RunValueLogGC(gcDiscardRatio) })
+		err := s.writes.exclusive(func() error { return s.db.RunValueLogGC(s.writes.space.discardRatio()) })
 		switch {
 		case err == nil:
 			continue
