@@ -5,12 +5,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -100,6 +103,29 @@ func TestDiskFull(t *testing.T) {
 				t.Fatalf("after restart, a deleted key: %d, want 404", status)
 			}
 		})
+	}
+}
+
+// TestStartOnFullDisk starts gokv on a filesystem with 8 KiB free, where
+// Badger's Open itself died of SIGBUS writing the header of a new
+// memory-mapped file: gokv must exit 1 with one line saying why.
+func TestStartOnFullDisk(t *testing.T) {
+	mnt := mountTmpfs(t, "16m")
+	dbPath := filepath.Join(mnt, "db")
+	stop(t, start(t, env(dbPath)))
+	fillTo(t, mnt, filepath.Join(mnt, "other"), 8<<10)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary)
+	cmd.Env = env(dbPath)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	last := lines[len(lines)-1]
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.HasPrefix(last, "gokv: open database at "+dbPath+": no space left on device") {
+		t.Fatalf("exit code %d (%v), last line %q; want 1 and why; %s; stderr:\n%.3000s", code, err, last, df(t, mnt), stderr.String())
 	}
 }
 

@@ -102,7 +102,7 @@ func (r *reclaimer) reclaim() error {
 	}
 	// A flatten writes the new tables, through memory-mapped files (SIGBUS
 	// if the disk runs out), before it deletes the old ones: it needs room
-	// for a copy of the tree, and gets twice that.
+	// for a copy of the tree, so it runs only with twice that free.
 	space := r.s.writes.space
 	free, err := space.free(space.dir)
 	if err != nil {

@@ -86,10 +86,17 @@ func badgerOptions(path string, opts Options) badger.Options {
 }
 
 // Open opens (creating if needed) the database in directory path. It
-// fails with ErrLocked, touching nothing, when another process has it open.
+// fails with ErrLocked, touching nothing, when another process has it open,
+// and with ErrNoSpace when MinFreeBytes is set and the filesystem has too
+// little room for Badger to open (see checkRoomToOpen).
 func Open(path string, opts Options) (*Store, error) {
 	if err := checkUnlocked(path); err != nil {
 		return nil, err
+	}
+	if opts.MinFreeBytes > 0 {
+		if err := checkRoomToOpen(path); err != nil {
+			return nil, err
+		}
 	}
 	db, err := badger.Open(badgerOptions(path, opts))
 	if err != nil {
