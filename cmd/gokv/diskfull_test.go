@@ -26,12 +26,13 @@ const recoverLimit = 60 * time.Second
 
 // TestDiskFull fills a small tmpfs until writes get 507 and deletes keys:
 // writes must be accepted again within recoverLimit, and after a restart
-// every kept key must be there and no deleted one. It deletes every tenth
-// key or all of them, while gokv keeps running, before a SIGTERM and
-// restart, or after a restart on the full disk, where gokv must start
-// (not die of SIGBUS), serve reads and take the deletes. Badger left
-// alone dies of SIGBUS on a full disk (MIN_FREE_BYTES=0 shows it), and
-// without reclaim.go deletes never give the space back.
+// every kept key must be there and no deleted one. It deletes nine keys in
+// ten or all of them, while gokv keeps running, before a SIGTERM and
+// restart, or after a restart on a disk another file has filled further,
+// where gokv must start (not die of SIGBUS), serve reads and take the
+// deletes. Badger left alone dies of SIGBUS on a full disk
+// (MIN_FREE_BYTES=0 shows it); without reclaim.go the deletes never gave
+// the space back, GC_INTERVAL=1s notwithstanding.
 //
 // 64 KiB values make the fill quick and go to Badger's value log; 160 MiB
 // less the 64 MiB gokv keeps free holds a full 64 MiB value-log file and
