@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"path/filepath"
 	"syscall"
 )
 
@@ -30,6 +31,9 @@ type spaceGuard struct {
 	// free reports the bytes available to unprivileged writers; a
 	// variable for tests.
 	free func(dir string) (uint64, error)
+	// deleted is called when deletes are admitted while new data is
+	// refused: their space comes back only once reclaimed (reclaim.go).
+	deleted func()
 }
 
 func newSpaceGuard(dir string, minFree int64) *spaceGuard {
@@ -56,7 +60,44 @@ func (g *spaceGuard) admit(batch []*writeOp) []*writeOp {
 		op.err = fmt.Errorf("%w: %d bytes free on %s, new data needs %d", ErrNoSpace, free, g.dir, g.minFree)
 		close(op.done)
 	}
+	if len(admitted) > 0 && g.deleted != nil {
+		g.deleted()
+	}
 	return admitted
+}
+
+// full reports whether new data is refused now.
+func (g *spaceGuard) full() bool {
+	free, err := g.free(g.dir)
+	return err == nil && free < g.minFree
+}
+
+// minOpenBytes is the free space Open insists on. Opening writes a few
+// pages through fresh memory mappings (the headers of a new value-log file
+// and memtable, sometimes a rewritten MANIFEST): with 8 KiB free Badger
+// died of SIGBUS in Open on a tmpfs, with 1 MiB it opened, and a gokv that
+// is open serves reads, and deletes once there is room again.
+const minOpenBytes = 1 << 20
+
+// checkRoomToOpen fails with ErrNoSpace when the filesystem of path (or of
+// its nearest existing parent, before the first start) has less than
+// minOpenBytes free, so that gokv exits with a message instead of SIGBUS.
+func checkRoomToOpen(path string) error {
+	dir := filepath.Clean(path)
+	for {
+		free, err := freeBytes(dir)
+		if err == nil {
+			if free < minOpenBytes {
+				return fmt.Errorf("open database at %s: %w: %d bytes free, opening needs %d", path, ErrNoSpace, free, minOpenBytes)
+			}
+			return nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return nil // Cannot tell: let Badger try.
+		}
+		dir = parent
+	}
 }
 
 func freeBytes(dir string) (uint64, error) {
@@ -66,3 +107,22 @@ func freeBytes(dir string) (uint64, error) {
 	}
 	return st.Bavail * uint64(st.Bsize), nil
 }
+
+// discardRatio is the share of a value-log file that must be garbage for
+// the GC to rewrite it (Badger's recommended gcDiscardRatio), raised on a
+// nearly full disk so that the live rest, which the GC copies into the
+// newest file through a memory mapping, takes at most half the free space.
+func (g *spaceGuard) discardRatio() float64 {
+	if g == nil {
+		return gcDiscardRatio
+	}
+	free, err := g.free(g.dir)
+	if err != nil {
+		return gcDiscardRatio
+	}
+	return min(max(gcDiscardRatio, 1-float64(free)/2/valueLogFileSize), maxDiscardRatio)
+}
+
+// maxDiscardRatio is as close to 1 as Badger takes (it wants less than 1):
+// files of garbage only are still collected.
+const maxDiscardRatio = 0.99

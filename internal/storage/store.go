@@ -41,8 +41,9 @@ type Entry struct {
 
 // Store is an open database. Its methods are safe for concurrent use.
 type Store struct {
-	db     *badger.DB
-	writes *committer
+	db      *badger.DB
+	writes  *committer
+	reclaim *reclaimer // nil without a free-space check
 }
 
 // maxTxnRetries bounds retries of a write that lost a race with a
@@ -50,8 +51,12 @@ type Store struct {
 const maxTxnRetries = 16
 
 // gcDiscardRatio: a value-log file is rewritten when at least this share
-// of it is garbage (Badger's recommended 0.5).
+// of it is garbage (Badger's recommended 0.5); see also
+// spaceGuard.discardRatio.
 const gcDiscardRatio = 0.5
+
+// valueLogFileSize is the size at which Badger starts a new value-log file.
+const valueLogFileSize = 64 << 20
 
 // badgerOptions sizes Badger for a pod with a few hundred MiB of memory
 // instead of Badger's server defaults (5×64 MiB memtables, 256 MiB block
@@ -76,23 +81,45 @@ func badgerOptions(path string, opts Options) badger.Options {
 		// Values above 1 KiB go to the value log (WiscKey style): the LSM
 		// tree stays small and large values do not churn compactions.
 		WithValueThreshold(1 << 10).
-		WithValueLogFileSize(64 << 20).
+		WithValueLogFileSize(valueLogFileSize).
 		WithMetricsEnabled(false)
 }
 
 // Open opens (creating if needed) the database in directory path. It
 // fails with ErrLocked, touching nothing, when another process has it
-// open, and with ErrDamaged, touching nothing, when Badger would lose data
-// opening it (see preflight.go).
+// open, with ErrDamaged, touching nothing, when Badger would lose data
+// opening it (see preflight.go), and with ErrNoSpace when MinFreeBytes is
+// set and the filesystem has too little room for Badger to open (see
+// checkRoomToOpen).
 func Open(path string, opts Options) (*Store, error) {
 	if err := prepare(path, opts.Logger); err != nil {
 		return nil, err
+	}
+	if opts.MinFreeBytes > 0 {
+		if err := checkRoomToOpen(path); err != nil {
+			return nil, err
+		}
 	}
 	db, err := badger.Open(badgerOptions(path, opts))
 	if err != nil {
 		return nil, fmt.Errorf("open badger at %s: %w", path, err)
 	}
-	return &Store{db: db, writes: newCommitter(db, newSpaceGuard(path, opts.MinFreeBytes))}, nil
+	space := newSpaceGuard(path, opts.MinFreeBytes)
+	s := &Store{db: db, writes: newCommitter(db, space)}
+	if space != nil {
+		log := opts.Logger
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		s.reclaim = startReclaimer(s, log)
+		space.deleted = s.reclaim.poke
+		// Deletes before a crash or restart may have left garbage that
+		// only a reclaim turns into free space.
+		if space.full() {
+			s.reclaim.poke()
+		}
+	}
+	return s, nil
 }
 
 // prepare fails with ErrLocked when another process has the database at
@@ -144,6 +171,9 @@ func lockDir(path, op string) (unlock func(), err error) {
 // Close flushes and closes the database. Acknowledged writes are already
 // durable as configured; Close makes the next Open fast.
 func (s *Store) Close() error {
+	if s.reclaim != nil {
+		s.reclaim.close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close badger: %w", err)
 	}
@@ -238,7 +268,7 @@ func (s *Store) Delete(bucket, key string) error {
 // giving the space of overwritten and deleted values back to the disk.
 func (s *Store) CollectGarbage() error {
 	for {
-		err := s.writes.exclusive(func() error { return s.db.RunValueLogGC(gcDiscardRatio) })
+		err := s.writes.exclusive(func() error { return s.db.RunValueLogGC(s.writes.space.discardRatio()) })
 		switch {
 		case err == nil:
 			continue
