@@ -12,4 +12,5 @@ var (
 	ErrLocked             = errors.New("database directory is in use by another process")
 	ErrNoSpace            = errors.New("no space left on device")
 	ErrClosed             = errors.New("database is closed")
+	ErrCorrupt            = errors.New("stored data is corrupt")
 )

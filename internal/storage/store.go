@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 // Options are the knobs a deployment chooses; everything else is sized for
@@ -77,7 +78,12 @@ func badgerOptions(path string, opts Options) badger.Options {
 		// tree stays small and large values do not churn compactions.
 		WithValueThreshold(1 << 10).
 		WithValueLogFileSize(64 << 20).
-		WithMetricsEnabled(false)
+		WithMetricsEnabled(false).
+		// Damaged files must fail, never answer with absence or other
+		// bytes (see corrupt.go). Table blocks are checked when read
+		// from disk, values in the value log on every read.
+		WithChecksumVerificationMode(options.OnBlockRead).
+		WithVerifyValueChecksum(true)
 }
 
 // Open opens (creating if needed) the database in directory path. It
@@ -88,6 +94,17 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	db, err := badger.Open(badgerOptions(path, opts))
 	if err != nil {
+		if isCorruption(err) {
+			return nil, fmt.Errorf("open badger at %s: %w: %v", path, ErrCorrupt, err)
+		}
+		return nil, fmt.Errorf("open badger at %s: %w", path, err)
+	}
+	if err := verifyTables(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open badger at %s: %w", path, err)
+	}
+	if err := checkValueLog(db, path); err != nil {
+		db.Close()
 		return nil, fmt.Errorf("open badger at %s: %w", path, err)
 	}
 	return &Store{db: db, writes: newCommitter(db, newSpaceGuard(path, opts.MinFreeBytes))}, nil
@@ -142,6 +159,9 @@ func (s *Store) Get(bucket, key string) (Entry, error) {
 			return err
 		}
 		return item.Value(func(rec []byte) error {
+			if len(rec) == 0 {
+				return fmt.Errorf("key %q: %w", k, errUnreadableValue)
+			}
 			contentType, value, err := decodeRecord(rec)
 			if err != nil {
 				return fmt.Errorf("key %q: %w", k, err)
@@ -232,6 +252,10 @@ func mapError(op string, err error) error {
 		return ErrNotFound
 	case errors.Is(err, badger.ErrDBClosed), errors.Is(err, badger.ErrBlockedWrites):
 		return fmt.Errorf("%s: %w", op, ErrClosed)
+	case errors.Is(err, ErrCorrupt):
+		return fmt.Errorf("%s: %w", op, err)
+	case isCorruption(err):
+		return fmt.Errorf("%s: %w: %v", op, ErrCorrupt, err)
 	// Badger flattens I/O errors into text, so ENOSPC is only visible as
 	// its message.
 	case errors.Is(err, syscall.ENOSPC), strings.Contains(err.Error(), syscall.ENOSPC.Error()):
