@@ -32,6 +32,10 @@ type Options struct {
 	// which writes of new data fail with ErrNoSpace (see space.go); 0
 	// turns the check off.
 	MinFreeBytes int64
+	// WriteStallTimeout is how long the write path may make no progress
+	// before Health reports it stalled; 0 means
+	// DefaultWriteStallTimeout.
+	WriteStallTimeout time.Duration
 }
 
 // Entry is a stored value and the media type it was stored with.
@@ -42,8 +46,10 @@ type Entry struct {
 
 // Store is an open database. Its methods are safe for concurrent use.
 type Store struct {
-	db     *badger.DB
-	writes *committer
+	db           *badger.DB
+	writes       *committer
+	fence        *fence
+	stallTimeout time.Duration
 }
 
 // maxTxnRetries bounds retries of a write that lost a race with a
@@ -107,7 +113,17 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open badger at %s: %w", path, err)
 	}
-	return &Store{db: db, writes: newCommitter(db, newSpaceGuard(path, opts.MinFreeBytes))}, nil
+	f := &fence{log: opts.Logger}
+	stall := opts.WriteStallTimeout
+	if stall <= 0 {
+		stall = DefaultWriteStallTimeout
+	}
+	return &Store{
+		db:           db,
+		writes:       newCommitter(db, newSpaceGuard(path, opts.MinFreeBytes), f),
+		fence:        f,
+		stallTimeout: stall,
+	}, nil
 }
 
 // checkUnlocked fails with ErrLocked when another process holds the lock
@@ -133,17 +149,34 @@ func checkUnlocked(path string) error {
 }
 
 // Close flushes and closes the database. Acknowledged writes are already
-// durable as configured; Close makes the next Open fast.
+// durable as configured; Close makes the next Open fast. A fenced store
+// fails to close cleanly, and may not return at all (see fence.go), so
+// callers bound how long they wait.
 func (s *Store) Close() error {
+	fenced := s.fence.err()
 	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close badger: %w", err)
+		return errors.Join(fenced, fmt.Errorf("close badger: %w", err))
 	}
-	return nil
+	return fenced
 }
 
 // IsOpen reports whether the database can serve requests.
 func (s *Store) IsOpen() bool {
 	return !s.db.IsClosed()
+}
+
+// Health returns nil while the store works, an error wrapping ErrFailed
+// once the storage engine has failed, or one wrapping ErrStalled while
+// the write path has made no progress for longer than WriteStallTimeout.
+// Either needs a restart, so it is what liveness reports.
+func (s *Store) Health() error {
+	if err := s.fence.err(); err != nil {
+		return err
+	}
+	if held := s.writes.held.held(); held > s.stallTimeout {
+		return fmt.Errorf("%w: a commit or value-log GC has held the write path for %s", ErrStalled, held.Round(time.Second))
+	}
+	return nil
 }
 
 // Get returns the entry stored under bucket and key, or ErrNotFound.
@@ -153,22 +186,24 @@ func (s *Store) Get(bucket, key string) (Entry, error) {
 		return Entry{}, err
 	}
 	var e Entry
-	err = s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(k)
-		if err != nil {
-			return err
-		}
-		return item.Value(func(rec []byte) error {
-			if len(rec) == 0 {
-				return fmt.Errorf("key %q: %w", k, errUnreadableValue)
-			}
-			contentType, value, err := decodeRecord(rec)
+	err = s.fence.guard("get", func() error {
+		return s.db.View(func(txn *badger.Txn) error {
+			item, err := txn.Get(k)
 			if err != nil {
-				return fmt.Errorf("key %q: %w", k, err)
+				return err
 			}
-			// The record is only valid inside the transaction.
-			e = Entry{ContentType: contentType, Value: append([]byte(nil), value...)}
-			return nil
+			return item.Value(func(rec []byte) error {
+				if len(rec) == 0 {
+					return fmt.Errorf("key %q: %w", k, errUnreadableValue)
+				}
+				contentType, value, err := decodeRecord(rec)
+				if err != nil {
+					return fmt.Errorf("key %q: %w", k, err)
+				}
+				// The record is only valid inside the transaction.
+				e = Entry{ContentType: contentType, Value: append([]byte(nil), value...)}
+				return nil
+			})
 		})
 	})
 	if err != nil {
@@ -216,7 +251,9 @@ func (s *Store) Delete(bucket, key string) error {
 // giving the space of overwritten and deleted values back to the disk.
 func (s *Store) CollectGarbage() error {
 	for {
-		err := s.writes.exclusive(func() error { return s.db.RunValueLogGC(gcDiscardRatio) })
+		err := s.writes.exclusive(func() error {
+			return s.fence.guard("value-log gc", func() error { return s.db.RunValueLogGC(gcDiscardRatio) })
+		})
 		switch {
 		case err == nil:
 			continue
@@ -252,7 +289,7 @@ func mapError(op string, err error) error {
 		return ErrNotFound
 	case errors.Is(err, badger.ErrDBClosed), errors.Is(err, badger.ErrBlockedWrites):
 		return fmt.Errorf("%s: %w", op, ErrClosed)
-	case errors.Is(err, ErrCorrupt):
+	case errors.Is(err, ErrCorrupt), errors.Is(err, ErrFailed):
 		return fmt.Errorf("%s: %w", op, err)
 	case isCorruption(err):
 		return fmt.Errorf("%s: %w: %v", op, ErrCorrupt, err)
