@@ -56,6 +56,7 @@ func Start(t testing.TB) *Server {
 		Store:         store,
 		Verifier:      verifier,
 		Ready:         s.Ready.Load,
+		Live:          store.Health,
 		MaxValueBytes: DefaultMaxValue,
 		Logger:        slog.New(slog.DiscardHandler),
 	})
