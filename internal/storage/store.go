@@ -95,10 +95,16 @@ func badgerOptions(path string, opts Options) badger.Options {
 // Open opens (creating if needed) the database in directory path. It
 // fails with ErrLocked, touching nothing, when another process has it open.
 func Open(path string, opts Options) (*Store, error) {
+	return open(path, opts, badgerOptions(path, opts))
+}
+
+// open is Open with Badger's options given, for benchmarks that compare
+// them.
+func open(path string, opts Options, bopts badger.Options) (*Store, error) {
 	if err := checkUnlocked(path); err != nil {
 		return nil, err
 	}
-	db, err := badger.Open(badgerOptions(path, opts))
+	db, err := badger.Open(bopts)
 	if err != nil {
 		if isCorruption(err) {
 			return nil, fmt.Errorf("open badger at %s: %w: %v", path, ErrCorrupt, err)
