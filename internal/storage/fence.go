@@ -40,10 +40,9 @@ func (f *fence) err() error {
 	return nil
 }
 
-// recover turns a panic p in op into the fenced state and returns the
-// error op fails with. It must be called with the value of the built-in
-// recover in a deferred function.
-func (f *fence) recover(op string, p any) error {
+// fail turns a panic p recovered in op into the fenced state and returns
+// the error op fails with.
+func (f *fence) fail(op string, p any) error {
 	err := fmt.Errorf("%w: %s panicked: %v", ErrFailed, op, p)
 	if f.cause.CompareAndSwap(nil, &err) && f.log != nil {
 		f.log.Error("storage engine panicked; the store is fenced until restart",
@@ -60,7 +59,7 @@ func (f *fence) guard(op string, fn func() error) (err error) {
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			err = f.recover(op, p)
+			err = f.fail(op, p)
 		}
 	}()
 	return fn()
