@@ -3,11 +3,15 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"github.com/dgraph-io/badger/v4/table"
 )
 
 // Why gokv looks for corruption itself. Badger keeps checksums of table
@@ -67,15 +71,52 @@ func vlogName(fid uint32) string {
 // and small values only, so this is a short read. Badger's own check at
 // table open (OnTableRead) crashes the process on a bad block, from a
 // goroutine of its own; this one runs here, where its panic (the same nil
-// dereference) can be recovered.
-func verifyTables(db *badger.DB) (err error) {
+// dereference) can be recovered. The panic does not say which table;
+// damagedTable finds it.
+func verifyTables(db *badger.DB, dir string) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: a table failed its checksum check (%v)", ErrCorrupt, p)
+			err = fmt.Errorf("%w: %s failed its checksum check", ErrCorrupt, damagedTable(dir, db.Opts().Compression))
 		}
 	}()
 	if err := db.VerifyChecksum(); err != nil {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	return nil
+}
+
+// damagedTable names the table file in dir that fails its check, once
+// Badger has found that one does without saying which: each table is
+// checked again on its own, from a copy in memory.
+func damagedTable(dir string, compression options.CompressionType) string {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	for _, file := range files {
+		id, ok := table.ParseFileID(filepath.Base(file))
+		if !ok {
+			continue
+		}
+		if !tableVerifies(file, id, compression) {
+			return filepath.Base(file)
+		}
+	}
+	return "a table"
+}
+
+// tableVerifies reports whether every block of table file passes its
+// checksum check.
+func tableVerifies(file string, id uint64, compression options.CompressionType) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return false
+	}
+	t, err := table.OpenInMemoryTable(data, id, &table.Options{ChkMode: options.OnBlockRead, Compression: compression})
+	if err != nil {
+		return false
+	}
+	return t.VerifyChecksum() == nil
 }

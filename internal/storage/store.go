@@ -111,7 +111,7 @@ func open(path string, opts Options, bopts badger.Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open badger at %s: %w", path, err)
 	}
-	if err := verifyTables(db); err != nil {
+	if err := verifyTables(db, path); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open badger at %s: %w", path, err)
 	}
