@@ -157,17 +157,6 @@ func restart(t *testing.T, p *process, environ []string) *process {
 	return start(t, environ)
 }
 
-// stop sends p SIGTERM and expects exit code 0.
-func stop(t *testing.T, p *process) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code := p.wait(t, 30*time.Second); code != 0 {
-		t.Fatalf("exit code %d after SIGTERM, want 0", code)
-	}
-}
-
 // fillTo writes file until the filesystem at mnt has about free bytes left.
 func fillTo(t *testing.T, mnt, file string, free uint64) {
 	t.Helper()

@@ -35,6 +35,10 @@ type Options struct {
 	// Ready reports whether the server should receive traffic; /readyz
 	// answers 503 while it returns false.
 	Ready func() bool
+	// Live returns why the process needs a restart (a failed or stalled
+	// store), or nil; /healthz and /readyz answer 503 while it does. Nil
+	// means always live.
+	Live func() error
 	// MaxValueBytes bounds request bodies; larger ones get 413.
 	MaxValueBytes int64
 	// MaxInflightBytes bounds the bytes of values that requests hold in
@@ -82,10 +86,14 @@ func NewRouter(opts Options) (*gin.Engine, error) {
 	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not found") })
 	r.NoMethod(func(c *gin.Context) { abort(c, http.StatusMethodNotAllowed, "method not allowed") })
 
-	r.GET("/healthz", healthz)
-	r.HEAD("/healthz", healthz)
-	r.GET("/readyz", readyz(opts.Ready))
-	r.HEAD("/readyz", readyz(opts.Ready))
+	live := opts.Live
+	if live == nil {
+		live = func() error { return nil }
+	}
+	r.GET("/healthz", healthz(live))
+	r.HEAD("/healthz", healthz(live))
+	r.GET("/readyz", readyz(opts.Ready, live))
+	r.HEAD("/readyz", readyz(opts.Ready, live))
 
 	data := r.Group("", authenticate(opts.Verifier, opts.Logger))
 	data.GET(dataRoute, h.get)
@@ -96,13 +104,21 @@ func NewRouter(opts Options) (*gin.Engine, error) {
 	return r, nil
 }
 
-func healthz(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+// healthz is the liveness probe: it fails only for what a restart cures,
+// and names the reason.
+func healthz(live func() error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := live(); err != nil {
+			abort(c, http.StatusServiceUnavailable, "not live: "+err.Error())
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	}
 }
 
-func readyz(ready func() bool) gin.HandlerFunc {
+func readyz(ready func() bool, live func() error) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if !ready() {
+		if !ready() || live() != nil {
 			abort(c, http.StatusServiceUnavailable, "not ready")
 			return
 		}

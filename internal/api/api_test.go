@@ -7,9 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/gokv-service/gokv/internal/api"
 	"github.com/gokv-service/gokv/internal/apitest"
@@ -381,5 +384,31 @@ func TestInvalidTrustedProxy(t *testing.T) {
 	_, err := api.NewRouter(api.Options{TrustedProxies: []string{"not-an-ip"}, Logger: slog.New(slog.DiscardHandler)})
 	if err == nil {
 		t.Fatal("NewRouter accepted a bad trusted proxy")
+	}
+}
+
+// TestLivenessNamesTheReason: while the store reports that the process
+// needs a restart, /healthz and /readyz answer 503 with the reason.
+func TestLivenessNamesTheReason(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	stalled := fmt.Errorf("%w: a commit has held the write path for 31s", storage.ErrStalled)
+	router, err := api.NewRouter(api.Options{
+		Ready:  func() bool { return true },
+		Live:   func() error { return stalled },
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		rec := httptest.NewRecorder()
+		router.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		var body struct{ Error string }
+		if rec.Code != http.StatusServiceUnavailable || json.Unmarshal(rec.Body.Bytes(), &body) != nil {
+			t.Errorf("GET %s = %d %q, want 503 with a JSON error", path, rec.Code, rec.Body)
+		}
+		if path == "/healthz" && !strings.Contains(body.Error, "write path stalled") {
+			t.Errorf("GET /healthz error = %q, want the reason", body.Error)
+		}
 	}
 }

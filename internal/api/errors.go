@@ -64,6 +64,12 @@ func statusOf(err error) (status int, msg string) {
 		return http.StatusServiceUnavailable, "server busy: too many bytes in flight, retry later"
 	case errors.Is(err, storage.ErrClosed):
 		return http.StatusServiceUnavailable, "shutting down"
+	case errors.Is(err, storage.ErrCorrupt):
+		// Retrying will not help; the log names the damaged file.
+		return http.StatusInternalServerError, "stored data is corrupt"
+	case errors.Is(err, storage.ErrFailed):
+		// Liveness fails too, so the pod is restarted: worth a retry.
+		return http.StatusServiceUnavailable, "storage unavailable"
 	default:
 		return http.StatusInternalServerError, "internal error"
 	}

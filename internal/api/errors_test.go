@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -21,6 +22,8 @@ func TestStatusOf(t *testing.T) {
 		{errValueTooLarge, http.StatusRequestEntityTooLarge},
 		{storage.ErrNoSpace, http.StatusInsufficientStorage},
 		{storage.ErrClosed, http.StatusServiceUnavailable},
+		{fmt.Errorf("get: %w", storage.ErrCorrupt), http.StatusInternalServerError},
+		{fmt.Errorf("get: %w", storage.ErrFailed), http.StatusServiceUnavailable},
 		{io.ErrUnexpectedEOF, http.StatusInternalServerError},
 	}
 	for _, tt := range tests {

@@ -108,7 +108,9 @@ func logRequests(log *slog.Logger) gin.HandlerFunc {
 }
 
 // recoverPanics turns a panic in a handler into a logged 500 with a JSON
-// body, instead of Gin's stack trace on stderr.
+// body, instead of Gin's stack trace on stderr. Panics inside the storage
+// engine never get here: the store recovers them itself and fences itself
+// (storage's fence.go), because going on after them is not safe.
 func recoverPanics(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		defer func() {

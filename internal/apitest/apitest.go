@@ -59,6 +59,7 @@ func Start(t testing.TB) *Server {
 	router, err := api.NewRouter(api.Options{
 		Store:            store,
 		Verifier:         verifier,
+		Live:             store.Health,
 		Ready:            s.Ready.Load,
 		MaxValueBytes:    DefaultMaxValue,
 		MaxInflightBytes: DefaultMaxInflight,

@@ -45,11 +45,19 @@ const (
 // 4 KiB bound it to a few MiB.
 const tokenCacheSize = 1024
 
+// closeGrace is how long closing the store may take beyond the shutdown
+// deadline (SHUTDOWN_DELAY + SHUTDOWN_TIMEOUT after the signal): a clean
+// close takes well under a second, and the chart gives the pod 10 s more
+// than that deadline before Kubernetes kills it.
+const closeGrace = 5 * time.Second
+
 // Run serves gokv until ctx is done, then shuts down gracefully: /readyz
 // turns 503 at once, requests are still served for cfg.ShutdownDelay so
 // that load balancers can stop sending new ones, then the listener closes,
 // in-flight requests get up to cfg.ShutdownTimeout to finish, and the
-// store is closed. A drain that times out is logged, not an error.
+// store is closed. A drain that times out is logged, not an error; a
+// store that does not close cleanly, or not within closeGrace of the
+// deadline, is an error.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 	store, err := storage.Open(cfg.DBPath, storage.Options{
 		SyncWrites:   cfg.SyncWrites,
@@ -59,8 +67,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
+	// Until shutdown starts, an early return closes at once.
+	deadline := time.Now()
+	var gcDone sync.WaitGroup
+	stopGC := func() {}
 	defer func() {
-		if cerr := store.Close(); cerr != nil {
+		if cerr := closeStore(store, stopGC, &gcDone, time.Until(deadline)+closeGrace); cerr != nil {
 			err = errors.Join(err, cerr)
 			return
 		}
@@ -83,6 +95,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 		Store:            store,
 		Verifier:         verifier,
 		Ready:            func() bool { return !stopping.Load() && store.IsOpen() },
+		Live:             store.Health,
 		MaxValueBytes:    cfg.MaxValueBytes,
 		MaxInflightBytes: cfg.MaxInflightBytes,
 		TrustedProxies:   cfg.TrustedProxies,
@@ -119,13 +132,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 		defer stopDebug()
 	}
 
-	gcCtx, stopGC := context.WithCancel(context.Background())
-	var gcDone sync.WaitGroup
+	gcCtx, cancelGC := context.WithCancel(context.Background())
+	stopGC = cancelGC
 	gcDone.Go(func() { store.RunGC(gcCtx, cfg.GCInterval, log) })
-	defer func() {
-		stopGC()
-		gcDone.Wait()
-	}()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -139,6 +148,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 	case <-ctx.Done():
 	}
 
+	deadline = time.Now().Add(cfg.ShutdownDelay + cfg.ShutdownTimeout)
 	stopping.Store(true)
 	log.Info("shutting down: not ready any more", "delay", cfg.ShutdownDelay, "timeout", cfg.ShutdownTimeout)
 	time.Sleep(cfg.ShutdownDelay)
@@ -155,6 +165,29 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 	log.Info("requests drained")
 	return nil
 }
+
+// closeStore stops the value-log GC and closes the store, giving up after
+// limit: a store whose engine failed may wait forever on its own locks
+// (storage's fence.go), and a shutdown must end in time all the same.
+// The goroutine left behind then ends with the process.
+func closeStore(store *storage.Store, stopGC func(), gcDone *sync.WaitGroup, limit time.Duration) error {
+	closed := make(chan error, 1)
+	go func() {
+		stopGC()
+		gcDone.Wait()
+		closed <- store.Close()
+	}()
+	select {
+	case err := <-closed:
+		return err
+	case <-time.After(limit):
+		return fmt.Errorf("close database: gave up after %s: %w", limit.Round(time.Millisecond), errCloseTimeout)
+	}
+}
+
+// errCloseTimeout: the store did not close in time; writes acknowledged
+// before are durable all the same, but the next start replays the log.
+var errCloseTimeout = errors.New("database did not close in time")
 
 // serveDebug serves Go's profiling endpoints (/debug/pprof/) on addr,
 // which config has checked is loopback: they are for an operator on the

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 // The storage hot paths on their own, without HTTP: a GET is one
@@ -30,6 +32,43 @@ func BenchmarkStoreGet(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkStoreGetVerify is what checking checksums on reads costs
+// (corrupt.go): table blocks read from disk and every value in the value
+// log (values above 1 KiB) are checked when on.
+func BenchmarkStoreGetVerify(b *testing.B) {
+	for _, verify := range []bool{false, true} {
+		for _, size := range []int{100, 4 << 10} {
+			b.Run(fmt.Sprintf("verify=%v/%dB", verify, size), func(b *testing.B) {
+				dir := b.TempDir()
+				bopts := badgerOptions(dir, Options{})
+				if !verify {
+					bopts = bopts.WithChecksumVerificationMode(options.NoVerification).WithVerifyValueChecksum(false)
+				}
+				s, err := open(dir, Options{}, bopts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { s.Close() })
+				const keys = 10000
+				for i := range keys {
+					mustPut(b, s, "bench", fmt.Sprint("key-", i), Entry{ContentType: "application/octet-stream", Value: bytes.Repeat([]byte("v"), size)})
+				}
+				var n atomic.Int64
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := s.Get("bench", fmt.Sprint("key-", n.Add(1)%keys)); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			})
+		}
 	}
 }
 

@@ -42,13 +42,25 @@ func (op *writeOp) size() int { return len(op.key) + len(op.rec) }
 type committer struct {
 	db     *badger.DB
 	space  *spaceGuard   // nil: no free-space check
+	fence  *fence        // the store's; a panic in commit fences it
 	leader chan struct{} // holds a token while someone commits
+	held   stallClock    // how long the leader slot has been held
 	mu     sync.Mutex
 	queue  []*writeOp
 }
 
-func newCommitter(db *badger.DB, space *spaceGuard) *committer {
-	return &committer{db: db, space: space, leader: make(chan struct{}, 1)}
+func newCommitter(db *badger.DB, space *spaceGuard, f *fence) *committer {
+	return &committer{db: db, space: space, fence: f, leader: make(chan struct{}, 1)}
+}
+
+// lead takes the leader slot, which the caller has just acquired, and
+// returns the function that gives it back.
+func (c *committer) lead() (unlead func()) {
+	c.held.hold()
+	return func() {
+		c.held.release()
+		<-c.leader
+	}
 }
 
 // write queues op and returns once it is committed (or failed). The error
@@ -65,17 +77,18 @@ func (c *committer) write(op *writeOp) error {
 			return op.err
 		case c.leader <- struct{}{}:
 		}
+		unlead := c.lead()
 		// Leader: the op is either done (committed by the previous
 		// leader, which released the slot only after closing done) or
 		// still queued.
 		select {
 		case <-op.done:
-			<-c.leader
+			unlead()
 			return op.err
 		default:
 		}
 		c.commit(c.take())
-		<-c.leader
+		unlead()
 	}
 }
 
@@ -86,7 +99,7 @@ func (c *committer) write(op *writeOp) error {
 // Writes queue meanwhile and go out as one batch afterwards.
 func (c *committer) exclusive(fn func() error) error {
 	c.leader <- struct{}{}
-	defer func() { <-c.leader }()
+	defer c.lead()()
 	return fn()
 }
 
@@ -112,7 +125,9 @@ func (c *committer) take() []*writeOp {
 
 // commit applies batch in one transaction, in queue order, so that each
 // op sees the ones before it, and closes every op's done. Ops the disk has
-// no room for are refused first, without reaching Badger.
+// no room for are refused first, without reaching Badger. A panic inside
+// Badger fails the batch and fences the store (fence.go) instead of
+// leaving the waiting writers, and the leader slot, stuck.
 func (c *committer) commit(batch []*writeOp) {
 	if c.space != nil {
 		batch = c.space.admit(batch)
@@ -120,13 +135,15 @@ func (c *committer) commit(batch []*writeOp) {
 			return
 		}
 	}
-	err := update(c.db, func(txn *badger.Txn) error {
-		for _, op := range batch {
-			if err := apply(txn, op); err != nil {
-				return err
+	err := c.fence.guard("commit", func() error {
+		return update(c.db, func(txn *badger.Txn) error {
+			for _, op := range batch {
+				if err := apply(txn, op); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if errors.Is(err, badger.ErrTxnTooBig) && len(batch) > 1 {
 		// Cannot happen within the bounds above; if Badger's limits

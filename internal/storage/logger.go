@@ -27,5 +27,13 @@ func (l badgerLogger) emit(level slog.Level, format string, args []any) {
 		return
 	}
 	msg := strings.TrimSpace(fmt.Sprintf(format, args...))
-	l.log.Log(context.Background(), level, msg, "component", "badger")
+	attrs := []any{"component", "badger"}
+	// An operator looking at a read error needs the file, which Badger
+	// names only by number for the value log.
+	if level >= slog.LevelWarn {
+		if file := fileOf(msg); file != "" {
+			attrs = append(attrs, "file", file)
+		}
+	}
+	l.log.Log(context.Background(), level, msg, attrs...)
 }

@@ -97,7 +97,8 @@ func (r *reclaimer) loop() {
 }
 
 func (r *reclaimer) reclaim() error {
-	if err := r.s.writes.exclusive(func() error { return flushMemtables(r.s.db) }); err != nil {
+	flush := func() error { return r.s.fence.guard("flush memtables", func() error { return flushMemtables(r.s.db) }) }
+	if err := r.s.writes.exclusive(flush); err != nil {
 		return err
 	}
 	// A flatten writes the new tables, through memory-mapped files (SIGBUS
@@ -111,7 +112,7 @@ func (r *reclaimer) reclaim() error {
 	if tree := treeBytes(r.s.db); uint64(tree) > free/2 {
 		r.log.Warn("disk too full to compact the LSM tree: the space of deleted keys comes back only with a larger volume",
 			"tree_bytes", tree, "free_bytes", free)
-	} else if err := r.s.db.Flatten(2); err != nil {
+	} else if err := r.s.fence.guard("flatten", func() error { return r.s.db.Flatten(2) }); err != nil {
 		return fmt.Errorf("flatten the LSM tree: %w", err)
 	}
 	return r.s.CollectGarbage()

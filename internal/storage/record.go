@@ -2,7 +2,6 @@ package storage
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 )
 
@@ -12,10 +11,6 @@ const MaxContentTypeLen = 255
 // recordVersion is the first byte of every stored record, so that the
 // format can change later without guessing what old records mean.
 const recordVersion = 1
-
-// errCorruptRecord means a stored record does not decode; it is a bug or
-// disk damage, never bad client input.
-var errCorruptRecord = errors.New("corrupt record")
 
 // encodeRecord lays out a value as: version byte, uvarint length of the
 // content type, the content type, then the value bytes untouched.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 // Options are the knobs a deployment chooses; everything else is sized for
@@ -31,6 +32,10 @@ type Options struct {
 	// which writes of new data fail with ErrNoSpace (see space.go); 0
 	// turns the check off.
 	MinFreeBytes int64
+	// WriteStallTimeout is how long the write path may make no progress
+	// before Health reports it stalled; 0 means
+	// DefaultWriteStallTimeout.
+	WriteStallTimeout time.Duration
 }
 
 // Entry is a stored value and the media type it was stored with.
@@ -41,9 +46,11 @@ type Entry struct {
 
 // Store is an open database. Its methods are safe for concurrent use.
 type Store struct {
-	db      *badger.DB
-	writes  *committer
-	reclaim *reclaimer // nil without a free-space check
+	db           *badger.DB
+	writes       *committer
+	reclaim      *reclaimer // nil without a free-space check
+	fence        *fence
+	stallTimeout time.Duration
 }
 
 // maxTxnRetries bounds retries of a write that lost a race with a
@@ -82,7 +89,12 @@ func badgerOptions(path string, opts Options) badger.Options {
 		// tree stays small and large values do not churn compactions.
 		WithValueThreshold(1 << 10).
 		WithValueLogFileSize(valueLogFileSize).
-		WithMetricsEnabled(false)
+		WithMetricsEnabled(false).
+		// Damaged files must fail, never answer with absence or other
+		// bytes (see corrupt.go). Table blocks are checked when read
+		// from disk, values in the value log on every read.
+		WithChecksumVerificationMode(options.OnBlockRead).
+		WithVerifyValueChecksum(true)
 }
 
 // Open opens (creating if needed) the database in directory path. It
@@ -92,6 +104,12 @@ func badgerOptions(path string, opts Options) badger.Options {
 // set and the filesystem has too little room for Badger to open (see
 // checkRoomToOpen).
 func Open(path string, opts Options) (*Store, error) {
+	return open(path, opts, badgerOptions(path, opts))
+}
+
+// open is Open with Badger's options given, for benchmarks that compare
+// them.
+func open(path string, opts Options, bopts badger.Options) (*Store, error) {
 	if err := prepare(path, opts.Logger); err != nil {
 		return nil, err
 	}
@@ -100,17 +118,38 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	db, err := badger.Open(badgerOptions(path, opts))
+	db, err := badger.Open(bopts)
 	if err != nil {
+		if isCorruption(err) {
+			return nil, fmt.Errorf("open badger at %s: %w: %v", path, ErrCorrupt, err)
+		}
 		return nil, fmt.Errorf("open badger at %s: %w", path, err)
 	}
+	if err := verifyTables(db, path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open badger at %s: %w", path, err)
+	}
+	if err := checkValueLog(db, path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open badger at %s: %w", path, err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := &fence{log: log}
+	stall := opts.WriteStallTimeout
+	if stall <= 0 {
+		stall = DefaultWriteStallTimeout
+	}
 	space := newSpaceGuard(path, opts.MinFreeBytes)
-	s := &Store{db: db, writes: newCommitter(db, space)}
+	s := &Store{
+		db:           db,
+		writes:       newCommitter(db, space, f),
+		fence:        f,
+		stallTimeout: stall,
+	}
 	if space != nil {
-		log := opts.Logger
-		if log == nil {
-			log = slog.New(slog.DiscardHandler)
-		}
 		s.reclaim = startReclaimer(s, log)
 		space.deleted = s.reclaim.poke
 		// Deletes before a crash or restart may have left garbage that
@@ -169,20 +208,37 @@ func lockDir(path, op string) (unlock func(), err error) {
 }
 
 // Close flushes and closes the database. Acknowledged writes are already
-// durable as configured; Close makes the next Open fast.
+// durable as configured; Close makes the next Open fast. A fenced store
+// fails to close cleanly, and may not return at all (see fence.go), so
+// callers bound how long they wait.
 func (s *Store) Close() error {
 	if s.reclaim != nil {
 		s.reclaim.close()
 	}
+	fenced := s.fence.err()
 	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close badger: %w", err)
+		return errors.Join(fenced, fmt.Errorf("close badger: %w", err))
 	}
-	return nil
+	return fenced
 }
 
 // IsOpen reports whether the database can serve requests.
 func (s *Store) IsOpen() bool {
 	return !s.db.IsClosed()
+}
+
+// Health returns nil while the store works, an error wrapping ErrFailed
+// once the storage engine has failed, or one wrapping ErrStalled while
+// the write path has made no progress for longer than WriteStallTimeout.
+// Either needs a restart, so it is what liveness reports.
+func (s *Store) Health() error {
+	if err := s.fence.err(); err != nil {
+		return err
+	}
+	if held := s.writes.held.held(); held > s.stallTimeout {
+		return fmt.Errorf("%w: a commit or value-log GC has held the write path for %s", ErrStalled, held.Round(time.Second))
+	}
+	return nil
 }
 
 // Get returns the entry stored under bucket and key, or ErrNotFound.
@@ -201,26 +257,31 @@ func (s *Store) GetReserving(bucket, key string, reserve func(size int64) error)
 		return Entry{}, err
 	}
 	var e Entry
-	err = s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(k)
-		if err != nil {
-			return err
-		}
-		// Reserve outside item.Value: its callback runs holding the
-		// value-log file's read lock, which value-log GC waits for.
-		if reserve != nil {
-			if err := reserve(max(item.ValueSize(), 0)); err != nil {
-				return fmt.Errorf("reserve %d bytes: %w", item.ValueSize(), err)
-			}
-		}
-		return item.Value(func(rec []byte) error {
-			contentType, value, err := decodeRecord(rec)
+	err = s.fence.guard("get", func() error {
+		return s.db.View(func(txn *badger.Txn) error {
+			item, err := txn.Get(k)
 			if err != nil {
-				return fmt.Errorf("key %q: %w", k, err)
+				return err
 			}
-			// The record is only valid inside the transaction.
-			e = Entry{ContentType: contentType, Value: append([]byte(nil), value...)}
-			return nil
+			// Reserve outside item.Value: its callback runs holding the
+			// value-log file's read lock, which value-log GC waits for.
+			if reserve != nil {
+				if err := reserve(max(item.ValueSize(), 0)); err != nil {
+					return fmt.Errorf("reserve %d bytes: %w", item.ValueSize(), err)
+				}
+			}
+			return item.Value(func(rec []byte) error {
+				if len(rec) == 0 {
+					return fmt.Errorf("key %q: %w", k, errUnreadableValue)
+				}
+				contentType, value, err := decodeRecord(rec)
+				if err != nil {
+					return fmt.Errorf("key %q: %w", k, err)
+				}
+				// The record is only valid inside the transaction.
+				e = Entry{ContentType: contentType, Value: append([]byte(nil), value...)}
+				return nil
+			})
 		})
 	})
 	if err != nil {
@@ -268,7 +329,9 @@ func (s *Store) Delete(bucket, key string) error {
 // giving the space of overwritten and deleted values back to the disk.
 func (s *Store) CollectGarbage() error {
 	for {
-		err := s.writes.exclusive(func() error { return s.db.RunValueLogGC(s.writes.space.discardRatio()) })
+		err := s.writes.exclusive(func() error {
+			return s.fence.guard("value-log gc", func() error { return s.db.RunValueLogGC(s.writes.space.discardRatio()) })
+		})
 		switch {
 		case err == nil:
 			continue
@@ -304,6 +367,10 @@ func mapError(op string, err error) error {
 		return ErrNotFound
 	case errors.Is(err, badger.ErrDBClosed), errors.Is(err, badger.ErrBlockedWrites):
 		return fmt.Errorf("%s: %w", op, ErrClosed)
+	case errors.Is(err, ErrCorrupt), errors.Is(err, ErrFailed):
+		return fmt.Errorf("%s: %w", op, err)
+	case isCorruption(err):
+		return fmt.Errorf("%s: %w: %v", op, ErrCorrupt, err)
 	// Badger flattens I/O errors into text, so ENOSPC is only visible as
 	// its message.
 	case errors.Is(err, syscall.ENOSPC), strings.Contains(err.Error(), syscall.ENOSPC.Error()):
