@@ -97,7 +97,9 @@ func (r *reclaimer) loop() {
 }
 
 func (r *reclaimer) reclaim() error {
-	flush := func() error { return r.s.fence.guard("flush memtables", func() error { return flushMemtables(r.s.db) }) }
+	flush := func() error {
+		return r.s.fence.guard("flush memtables", func() error { return flushMemtables(r.s.db) })
+	}
 	if err := r.s.writes.exclusive(flush); err != nil {
 		return err
 	}
