@@ -155,7 +155,7 @@ func TestCorruptValueLogDoesNotHang(t *testing.T) {
 	patchFile(t, vlog, int64(damagedKeys*damagedValue/3), junk)
 
 	const delay, timeout = time.Second, 2 * time.Second
-	p := start(t, env(dbPath, "GC_INTERVAL=100ms",
+	p := start(t, env(dbPath, "GC_INTERVAL=1s",
 		fmt.Sprintf("SHUTDOWN_DELAY=%s", delay), fmt.Sprintf("SHUTDOWN_TIMEOUT=%s", timeout)))
 	client := &http.Client{Timeout: 5 * time.Second}
 	request := func(method, path, body string) (int, error) {
@@ -184,7 +184,7 @@ func TestCorruptValueLogDoesNotHang(t *testing.T) {
 	if damaged == 0 {
 		t.Fatal("no key answered 500: the damage missed the values")
 	}
-	time.Sleep(500 * time.Millisecond) // some GC rounds
+	time.Sleep(2500 * time.Millisecond) // two GC rounds
 	for i := range 20 {
 		if _, err := request(http.MethodPut, fmt.Sprintf("/b/new-%d", i), "v"); err != nil {
 			if status, _ := request(http.MethodGet, "/healthz", ""); status != http.StatusServiceUnavailable {

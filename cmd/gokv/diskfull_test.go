@@ -113,13 +113,15 @@ func TestDiskFull(t *testing.T) {
 func TestStartOnFullDisk(t *testing.T) {
 	mnt := mountTmpfs(t, "16m")
 	dbPath := filepath.Join(mnt, "db")
-	stop(t, start(t, env(dbPath)))
+	// The filesystem is smaller than the default MIN_FREE_BYTES.
+	environ := env(dbPath, "MIN_FREE_BYTES=4194304")
+	stop(t, start(t, environ))
 	fillTo(t, mnt, filepath.Join(mnt, "other"), 8<<10)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary)
-	cmd.Env = env(dbPath)
+	cmd.Env = environ
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()

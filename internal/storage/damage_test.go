@@ -273,6 +273,13 @@ func TestOpenTruncatesTornTail(t *testing.T) {
 					t.Fatalf("key %d after a torn tail: %v", i, err)
 				}
 			}
+			// The torn write was never acknowledged: it may be gone or
+			// unreadable, never other bytes.
+			if e, err := s.Get("b", key(n-1)); err == nil && !bytes.Equal(e.Value, value(n-1, size)) {
+				t.Fatalf("the torn write reads back as other bytes")
+			} else if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("the torn write: %v, want ErrNotFound or ErrCorrupt", err)
+			}
 		})
 	}
 }

@@ -118,6 +118,10 @@ func open(path string, opts Options, bopts badger.Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	lastValueLog, err := newestValueLog(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
 	db, err := badger.Open(bopts)
 	if err != nil {
 		if isCorruption(err) {
@@ -125,17 +129,17 @@ func open(path string, opts Options, bopts badger.Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open badger at %s: %w", path, err)
 	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if err := verifyTables(db, path); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open badger at %s: %w", path, err)
 	}
-	if err := checkValueLog(db, path); err != nil {
+	if err := checkValueLog(db, path, lastValueLog, log); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open badger at %s: %w", path, err)
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
 	}
 	f := &fence{log: log}
 	stall := opts.WriteStallTimeout
