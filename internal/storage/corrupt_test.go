@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 )
@@ -42,37 +41,6 @@ func populate(t testing.TB, dir string, size int) {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// largestFile is the biggest file in dir with the given extension.
-func largestFile(t testing.TB, dir, ext string) string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*"+ext))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no %s file in %s: %v\n%s", ext, dir, err, listDir(t, dir))
-	}
-	size := func(f string) int64 {
-		info, err := os.Stat(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return info.Size()
-	}
-	sort.Slice(files, func(i, j int) bool { return size(files[i]) > size(files[j]) })
-	return files[0]
-}
-
-// overwrite writes data at offset in file.
-func overwrite(t testing.TB, file string, offset int64, data []byte) {
-	t.Helper()
-	f, err := os.OpenFile(file, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(data, offset); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -142,7 +110,7 @@ func TestCorruptionIsAnError(t *testing.T) {
 			flipByte(t, file, valueOffset(t, file, corruptValue(12, 2000))+1000)
 		}, false},
 		{"4 KiB of a value log", 2000, ".vlog", func(t testing.TB, file string) {
-			overwrite(t, file, 1<<20, bytes.Repeat([]byte{0x5a}, 4<<10))
+			patch(t, file, 1<<20, bytes.Repeat([]byte{0x5a}, 4<<10))
 		}, false},
 		{"a truncated value log", 2000, ".vlog", func(t testing.TB, file string) {
 			if err := os.Truncate(file, 1<<20); err != nil {
@@ -155,14 +123,14 @@ func TestCorruptionIsAnError(t *testing.T) {
 			}
 		}, true},
 		{"4 KiB of a table", 100, ".sst", func(t testing.TB, file string) {
-			overwrite(t, file, 16<<10, bytes.Repeat([]byte{0x5a}, 4<<10))
+			patch(t, file, 16<<10, bytes.Repeat([]byte{0x5a}, 4<<10))
 		}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			populate(t, dir, tt.size)
-			file := largestFile(t, dir, tt.ext)
+			file := biggestLog(t, dir, tt.ext)
 			tt.damage(t, file)
 			s, err := Open(dir, Options{})
 			if err != nil {

@@ -120,7 +120,8 @@ func dataEnd(t testing.TB, path string) int {
 	return len(bytes.TrimRight(data, "\x00"))
 }
 
-// biggestLog is the .mem or .vlog file of dir holding the most data.
+// biggestLog is the file of dir ending in ext (.mem, .vlog, .sst) that
+// holds the most data.
 func biggestLog(t testing.TB, dir, ext string) string {
 	t.Helper()
 	best, bestEnd := "", 0
@@ -135,6 +136,7 @@ func biggestLog(t testing.TB, dir, ext string) string {
 	return best
 }
 
+// patch writes b at offset off of the file at path.
 func patch(t testing.TB, path string, off int, b []byte) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
