@@ -24,28 +24,33 @@ func authenticate(v TokenVerifier, log *slog.Logger) gin.HandlerFunc {
 		// Two Authorization headers are ambiguous: a proxy in front may
 		// check one and gokv the other. Refuse rather than pick.
 		if n := len(c.Request.Header.Values("Authorization")); n > 1 {
-			log.Debug("request rejected", "reason", "more than one Authorization header", "count", n,
-				"method", c.Request.Method, "client", c.ClientIP())
-			abort(c, http.StatusBadRequest, "more than one Authorization header")
+			refuse(c, log, http.StatusBadRequest, "", "more than one Authorization header")
 			return
 		}
 		token, ok := bearerToken(c.GetHeader("Authorization"))
 		if !ok {
-			log.Debug("request rejected", "reason", "missing or malformed Authorization header",
-				"method", c.Request.Method, "client", c.ClientIP())
-			c.Header("WWW-Authenticate", challengeMissing)
-			abort(c, http.StatusUnauthorized, "missing bearer token")
+			refuse(c, log, http.StatusUnauthorized, challengeMissing, "missing bearer token")
 			return
 		}
 		if err := v.Verify(token); err != nil {
-			log.Debug("request rejected", "reason", err.Error(),
-				"method", c.Request.Method, "client", c.ClientIP())
-			c.Header("WWW-Authenticate", challengeInvalid)
-			abort(c, http.StatusUnauthorized, "invalid token")
+			log.Debug("token refused", "reason", err.Error(), "client", c.ClientIP())
+			refuse(c, log, http.StatusUnauthorized, challengeInvalid, "invalid token")
 			return
 		}
 		c.Next()
 	}
+}
+
+// refuse answers a request that failed authentication and closes its
+// connection: a client without a valid token would otherwise hold one of
+// the MAX_CONNS connections, idle, for the whole idle timeout.
+func refuse(c *gin.Context, log *slog.Logger, status int, challenge, msg string) {
+	log.Debug("request rejected", "reason", msg, "method", c.Request.Method, "client", c.ClientIP())
+	if challenge != "" {
+		c.Header("WWW-Authenticate", challenge)
+	}
+	c.Header("Connection", "close")
+	abort(c, status, msg)
 }
 
 // bearerToken extracts the token from an Authorization header value. The

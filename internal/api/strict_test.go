@@ -88,6 +88,38 @@ func TestTwoAuthorizationHeadersAreRefused(t *testing.T) {
 	}
 }
 
+// TestRefusedRequestsCloseTheirConnection: a client without a valid token
+// must not keep an idle connection, one of MAX_CONNS, open.
+func TestRefusedRequestsCloseTheirConnection(t *testing.T) {
+	ts := newTestServer(t)
+	tests := []struct {
+		name   string
+		values []string
+		want   int
+	}{
+		{"no token", nil, http.StatusUnauthorized},
+		{"bad token", []string{"Bearer abc.def.ghi"}, http.StatusUnauthorized},
+		{"two headers", []string{"Bearer " + ts.Token, "Bearer " + ts.Token}, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, ts.URL+"/b/k", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header["Authorization"] = tt.values
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readResponse(t, resp).wantStatus(t, tt.want, "GET")
+			if !resp.Close {
+				t.Errorf("%d answer keeps the connection open, want Connection: close", resp.StatusCode)
+			}
+		})
+	}
+}
+
 // TestValuesCannotRunAsPages stores an HTML page with a script: a browser
 // led to its URL must neither sniff nor run it.
 func TestValuesCannotRunAsPages(t *testing.T) {
