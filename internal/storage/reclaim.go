@@ -114,11 +114,7 @@ func (r *reclaimer) reclaim() error {
 	if tree := treeBytes(r.s.db); uint64(tree) > free/2 {
 		r.log.Warn("disk too full to compact the LSM tree: the space of deleted keys comes back only with a larger volume",
 			"tree_bytes", tree, "free_bytes", free)
-	} else if err := r.s.fence.guard("flatten", func() error {
-		// A current snapshot would keep the last batch's old versions.
-		r.s.snaps.invalidate()
-		return r.s.db.Flatten(2)
-	}); err != nil {
+	} else if err := r.s.fence.guard("flatten", func() error { return r.s.db.Flatten(2) }); err != nil {
 		return fmt.Errorf("flatten the LSM tree: %w", err)
 	}
 	return r.s.CollectGarbage()

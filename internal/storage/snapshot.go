@@ -1,7 +1,7 @@
 package storage
 
 import (
-	"sync"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -11,85 +11,83 @@ import (
 // is discarded: two sends on a channel to one goroutine, the first while
 // holding the oracle's mutex. Under a load of reads on one core that
 // goroutine took the scheduler's next slot from net/http's per-request
-// goroutines, the channel filled up, and readers queued on it and on the
-// mutex: gokv's p99 was 5-10 times the ceiling's while its median was
-// lower (docs/performance.md, "Tail latency"). A snapshot taken after the
-// last commit sees exactly what a new transaction would see, so reads
-// share one until the next commit (or value-log GC) replaces it: reads
-// never touch the oracle, and a commit touches it once more.
+// goroutines, which handlers wait for before reading the next request, and
+// readers queued on its channel: gokv's p99 was several times the
+// ceiling's while its median was lower (docs/performance.md, "Tail
+// latency"). A snapshot taken after the last commit sees exactly what a
+// new transaction would, so reads share one, which the committer replaces
+// after every commit: reads never touch the oracle, and take no lock.
 type snapshots struct {
 	db  *badger.DB
-	mu  sync.Mutex
-	cur *snapshot // nil until a read or commit takes one
+	cur atomic.Pointer[snapshot] // nil only once closed
 }
 
 type snapshot struct {
 	txn *badger.Txn
-	// refs counts the reads using txn, plus one while it is current;
-	// the last to let go discards it.
-	refs int
+	// refs counts the reads using txn, plus one while it is current.
+	// Once it reaches 0 the transaction is discarded and refs never
+	// rises again.
+	refs atomic.Int64
 }
 
-// acquire returns a snapshot that includes every commit finished before
-// the call; the caller gives it back with release. Badger's read-only
-// transactions may be read from concurrently: Get and Item.Value only
-// read the transaction's state. Like db.View, it fails once the database
-// is closed.
+func newSnapshots(db *badger.DB) *snapshots {
+	s := &snapshots{db: db}
+	s.refresh()
+	return s
+}
+
+// acquire returns a snapshot that includes every commit acknowledged
+// before the call; the caller gives it back with release. Badger's
+// read-only transactions may be read from concurrently: Get and
+// Item.Value only read the transaction's state. Like db.View, it fails
+// once the database is closed.
 func (s *snapshots) acquire() (*snapshot, error) {
-	if s.db.IsClosed() {
-		return nil, badger.ErrDBClosed
+	for {
+		snap := s.cur.Load()
+		if snap == nil || s.db.IsClosed() {
+			return nil, badger.ErrDBClosed
+		}
+		// A snapshot whose count reached 0 has been replaced and
+		// discarded: load the current one again.
+		for n := snap.refs.Load(); n > 0; n = snap.refs.Load() {
+			if snap.refs.CompareAndSwap(n, n+1) {
+				return snap, nil
+			}
+		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cur == nil {
-		// Created under mu, so an invalidate cannot slip in between
-		// the read timestamp and making it current.
-		s.cur = &snapshot{txn: s.db.NewTransaction(false), refs: 1}
-	}
-	s.cur.refs++
-	return s.cur, nil
 }
 
 func (s *snapshots) release(snap *snapshot) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.unref(snap)
+	snap.unref()
 }
 
 // refresh replaces the current snapshot with one taken now. The
 // committer calls it after every commit, still holding the leader slot,
 // and before acknowledging the writes: so a read that starts after an
 // acknowledged write sees it, and the new snapshot's read timestamp is
-// that commit's, which Badger has finished applying. Had the first read
-// after a commit taken the snapshot instead, its read timestamp could be
-// that of the next batch, already under way, and with SYNC_WRITES every
-// read would wait for that batch's fsync.
+// that commit's, which Badger has finished applying. A transaction begun
+// by a read instead could get the timestamp of the next batch, already
+// under way, and with SYNC_WRITES wait for that batch's fsync.
 func (s *snapshots) refresh() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.drop()
-	if !s.db.IsClosed() {
-		s.cur = &snapshot{txn: s.db.NewTransaction(false), refs: 1}
+	if s.db.IsClosed() {
+		return
+	}
+	snap := &snapshot{txn: s.db.NewTransaction(false)}
+	snap.refs.Store(1)
+	if old := s.cur.Swap(snap); old != nil {
+		old.unref()
 	}
 }
 
-// invalidate drops the current snapshot; the next read takes a new one.
-func (s *snapshots) invalidate() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.drop()
-}
-
-func (s *snapshots) drop() {
-	if s.cur != nil {
-		s.unref(s.cur)
-		s.cur = nil
+// close drops the current snapshot for good; reads fail from then on.
+func (s *snapshots) close() {
+	if old := s.cur.Swap(nil); old != nil {
+		old.unref()
 	}
 }
 
-func (s *snapshots) unref(snap *snapshot) {
-	snap.refs--
-	if snap.refs == 0 {
+func (snap *snapshot) unref() {
+	if snap.refs.Add(-1) == 0 {
 		snap.txn.Discard()
 	}
 }

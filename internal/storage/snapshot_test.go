@@ -15,8 +15,8 @@ import (
 func TestReadsSeeAcknowledgedWrites(t *testing.T) {
 	s := openTestStore(t, t.TempDir())
 	const (
-		steps   = 600
-		readers = 8
+		steps   = 300
+		readers = 4
 	)
 	// Step i puts the value i, except every third, which deletes.
 	isDelete := func(i int64) bool { return i%3 == 0 }

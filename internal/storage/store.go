@@ -148,7 +148,7 @@ func open(path string, opts Options, bopts badger.Options) (*Store, error) {
 		stall = DefaultWriteStallTimeout
 	}
 	space := newSpaceGuard(path, opts.MinFreeBytes)
-	snaps := &snapshots{db: db}
+	snaps := newSnapshots(db)
 	s := &Store{
 		db:           db,
 		writes:       newCommitter(db, space, f, snaps),
@@ -223,7 +223,7 @@ func (s *Store) Close() error {
 		s.reclaim.close()
 	}
 	fenced := s.fence.err()
-	s.snaps.invalidate()
+	s.snaps.close()
 	if err := s.db.Close(); err != nil {
 		return errors.Join(fenced, fmt.Errorf("close badger: %w", err))
 	}
