@@ -87,11 +87,13 @@ wait_line() {
   die "no '$pattern' in $file after 30 s"
 }
 
+read -ra gokv_env <<<"${BENCH_GOKV_ENV:-}"
+
 # start_gokv NAME DB [VAR=VALUE...]: start gokv; sets pid and url.
 start_gokv() {
   local name=$1 db=$2 line port
   shift 2
-  env DB_PATH="$db" PORT=0 GIN_MODE=release LOG_FORMAT=json GC_INTERVAL=1h "$@" \
+  env DB_PATH="$db" PORT=0 GIN_MODE=release LOG_FORMAT=json GC_INTERVAL=1h "${gokv_env[@]}" "$@" \
     "${server_cpu[@]}" "$work/bin/gokv" 2>"$out/$name.log" &
   pid=$!
   pids+=("$pid")
@@ -208,8 +210,8 @@ verdict() {
 
 log "load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min); $pinning"
 printf '# gokv bench: %s, %s cores, Go %s, %s\n' "$(date -u +%FT%TZ)" "$(nproc)" "$(go env GOVERSION)" "$pinning"
-printf '# %s per cell, %s connections, 10000 keys; gokv: %s; load before: %s\n' "$duration" "$concurrency" \
-  "${BENCH_GOKV:-$(git describe --always --dirty 2>/dev/null || echo 'this tree')}" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '# %s per cell, %s connections, 10000 keys; gokv: %s %s; load before: %s\n' "$duration" "$concurrency" \
+  "${BENCH_GOKV:-$(git describe --always --dirty 2>/dev/null || echo 'this tree')}" "${BENCH_GOKV_ENV:-}" "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 if part matrix; then
   printf '\n| workload | value | generator | gokv req/s | ceiling req/s | ratio | target | gokv p50 / p99 ms | ceiling p50 / p99 ms | p99 / ceiling p99 | gokv CPU |\n'
