@@ -50,6 +50,7 @@ type Store struct {
 	writes       *committer
 	snaps        *snapshots
 	reclaim      *reclaimer // nil without a free-space check
+	writeback    *writeback // nil with SyncWrites
 	fence        *fence
 	stallTimeout time.Duration
 }
@@ -156,6 +157,9 @@ func open(path string, opts Options, bopts badger.Options) (*Store, error) {
 		fence:        f,
 		stallTimeout: stall,
 	}
+	if !opts.SyncWrites {
+		s.writeback = startWriteback(path)
+	}
 	if space != nil {
 		s.reclaim = startReclaimer(s, log)
 		space.deleted = s.reclaim.poke
@@ -221,6 +225,9 @@ func lockDir(path, op string) (unlock func(), err error) {
 func (s *Store) Close() error {
 	if s.reclaim != nil {
 		s.reclaim.close()
+	}
+	if s.writeback != nil {
+		s.writeback.close()
 	}
 	fenced := s.fence.err()
 	s.snaps.close()
