@@ -55,7 +55,7 @@ fuzz: ## Run every fuzz target for FUZZTIME executions or duration (default 1000
 	hack/fuzz.sh $(FUZZTIME)
 
 .PHONY: bench
-bench: ## gokv vs the ceiling: throughput, latency, group commit, RSS, cold start (needs jq, curl, taskset; ~5 min)
+bench: ## gokv vs the ceiling with gokv-bench and wrk: throughput, p99, durable writes, RSS, cold start (~9 min)
 	hack/bench.sh
 
 .PHONY: bench-go

@@ -43,14 +43,15 @@ type committer struct {
 	db     *badger.DB
 	space  *spaceGuard   // nil: no free-space check
 	fence  *fence        // the store's; a panic in commit fences it
+	snaps  *snapshots    // the store's; every commit refreshes it
 	leader chan struct{} // holds a token while someone commits
 	held   stallClock    // how long the leader slot has been held
 	mu     sync.Mutex
 	queue  []*writeOp
 }
 
-func newCommitter(db *badger.DB, space *spaceGuard, f *fence) *committer {
-	return &committer{db: db, space: space, fence: f, leader: make(chan struct{}, 1)}
+func newCommitter(db *badger.DB, space *spaceGuard, f *fence, snaps *snapshots) *committer {
+	return &committer{db: db, space: space, fence: f, snaps: snaps, leader: make(chan struct{}, 1)}
 }
 
 // lead takes the leader slot, which the caller has just acquired, and
@@ -100,6 +101,9 @@ func (c *committer) write(op *writeOp) error {
 func (c *committer) exclusive(fn func() error) error {
 	c.leader <- struct{}{}
 	defer c.lead()()
+	// GC rewrites values; reads take a snapshot from after it, unless
+	// the engine has failed (then the guard leaves Badger alone).
+	defer c.fence.guard("refresh snapshot", func() error { c.snaps.refresh(); return nil })
 	return fn()
 }
 
@@ -136,7 +140,7 @@ func (c *committer) commit(batch []*writeOp) {
 		}
 	}
 	err := c.fence.guard("commit", func() error {
-		return update(c.db, func(txn *badger.Txn) error {
+		err := update(c.db, func(txn *badger.Txn) error {
 			for _, op := range batch {
 				if err := apply(txn, op); err != nil {
 					return err
@@ -144,6 +148,10 @@ func (c *committer) commit(batch []*writeOp) {
 			}
 			return nil
 		})
+		// Whatever the outcome, reads from now on must not use a
+		// snapshot from before this commit.
+		c.snaps.refresh()
+		return err
 	})
 	if errors.Is(err, badger.ErrTxnTooBig) && len(batch) > 1 {
 		// Cannot happen within the bounds above; if Badger's limits

@@ -75,7 +75,7 @@ func TestWritesQueuedBehindACommitGoOutTogether(t *testing.T) {
 // TestBatchesAreBounded: a queue longer than one batch allows is taken in
 // several.
 func TestBatchesAreBounded(t *testing.T) {
-	c := newCommitter(nil, nil, &fence{})
+	c := newCommitter(nil, nil, &fence{}, &snapshots{})
 	big := make([]byte, 200<<10)
 	for i := range maxBatchOps + 10 {
 		op := &writeOp{key: []byte(fmt.Sprint(i))}

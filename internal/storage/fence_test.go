@@ -43,7 +43,7 @@ func TestPanicFencesTheStore(t *testing.T) {
 // taken, where each later writer would wait forever. (A committer without
 // a database panics on its first commit.)
 func TestPanicInCommitReleasesWriters(t *testing.T) {
-	c := newCommitter(nil, nil, &fence{})
+	c := newCommitter(nil, nil, &fence{}, &snapshots{})
 	for i := range 2 {
 		done := make(chan error, 1)
 		go func() { done <- c.write(&writeOp{key: []byte("k"), rec: []byte("v")}) }()

@@ -48,7 +48,9 @@ type Entry struct {
 type Store struct {
 	db           *badger.DB
 	writes       *committer
+	snaps        *snapshots
 	reclaim      *reclaimer // nil without a free-space check
+	writeback    *writeback // nil with SyncWrites
 	fence        *fence
 	stallTimeout time.Duration
 }
@@ -147,11 +149,16 @@ func open(path string, opts Options, bopts badger.Options) (*Store, error) {
 		stall = DefaultWriteStallTimeout
 	}
 	space := newSpaceGuard(path, opts.MinFreeBytes)
+	snaps := newSnapshots(db)
 	s := &Store{
 		db:           db,
-		writes:       newCommitter(db, space, f),
+		writes:       newCommitter(db, space, f, snaps),
+		snaps:        snaps,
 		fence:        f,
 		stallTimeout: stall,
+	}
+	if !opts.SyncWrites {
+		s.writeback = startWriteback(path)
 	}
 	if space != nil {
 		s.reclaim = startReclaimer(s, log)
@@ -219,7 +226,11 @@ func (s *Store) Close() error {
 	if s.reclaim != nil {
 		s.reclaim.close()
 	}
+	if s.writeback != nil {
+		s.writeback.close()
+	}
 	fenced := s.fence.err()
+	s.snaps.close()
 	if err := s.db.Close(); err != nil {
 		return errors.Join(fenced, fmt.Errorf("close badger: %w", err))
 	}
@@ -262,30 +273,33 @@ func (s *Store) GetReserving(bucket, key string, reserve func(size int64) error)
 	}
 	var e Entry
 	err = s.fence.guard("get", func() error {
-		return s.db.View(func(txn *badger.Txn) error {
-			item, err := txn.Get(k)
+		snap, err := s.snaps.acquire()
+		if err != nil {
+			return err
+		}
+		defer s.snaps.release(snap)
+		item, err := snap.txn.Get(k)
+		if err != nil {
+			return err
+		}
+		// Reserve outside item.Value: its callback runs holding the
+		// value-log file's read lock, which value-log GC waits for.
+		if reserve != nil {
+			if err := reserve(max(item.ValueSize(), 0)); err != nil {
+				return fmt.Errorf("reserve %d bytes: %w", item.ValueSize(), err)
+			}
+		}
+		return item.Value(func(rec []byte) error {
+			if len(rec) == 0 {
+				return fmt.Errorf("key %q: %w", k, errUnreadableValue)
+			}
+			contentType, value, err := decodeRecord(rec)
 			if err != nil {
-				return err
+				return fmt.Errorf("key %q: %w", k, err)
 			}
-			// Reserve outside item.Value: its callback runs holding the
-			// value-log file's read lock, which value-log GC waits for.
-			if reserve != nil {
-				if err := reserve(max(item.ValueSize(), 0)); err != nil {
-					return fmt.Errorf("reserve %d bytes: %w", item.ValueSize(), err)
-				}
-			}
-			return item.Value(func(rec []byte) error {
-				if len(rec) == 0 {
-					return fmt.Errorf("key %q: %w", k, errUnreadableValue)
-				}
-				contentType, value, err := decodeRecord(rec)
-				if err != nil {
-					return fmt.Errorf("key %q: %w", k, err)
-				}
-				// The record is only valid inside the transaction.
-				e = Entry{ContentType: contentType, Value: append([]byte(nil), value...)}
-				return nil
-			})
+			// The record is only valid while the snapshot is held.
+			e = Entry{ContentType: contentType, Value: append([]byte(nil), value...)}
+			return nil
 		})
 	})
 	if err != nil {
