@@ -15,22 +15,7 @@ import (
 func BenchmarkStoreGet(b *testing.B) {
 	for _, size := range []int{100, 4 << 10} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
-			s := openTestStore(b, b.TempDir())
-			const keys = 10000
-			for i := range keys {
-				mustPut(b, s, "bench", fmt.Sprint("key-", i), Entry{ContentType: "application/octet-stream", Value: bytes.Repeat([]byte("v"), size)})
-			}
-			var n atomic.Int64
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := s.Get("bench", fmt.Sprint("key-", n.Add(1)%keys)); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
+			benchGets(b, openTestStore(b, b.TempDir()), size)
 		})
 	}
 }
@@ -52,24 +37,30 @@ func BenchmarkStoreGetVerify(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.Cleanup(func() { s.Close() })
-				const keys = 10000
-				for i := range keys {
-					mustPut(b, s, "bench", fmt.Sprint("key-", i), Entry{ContentType: "application/octet-stream", Value: bytes.Repeat([]byte("v"), size)})
-				}
-				var n atomic.Int64
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if _, err := s.Get("bench", fmt.Sprint("key-", n.Add(1)%keys)); err != nil {
-							b.Fatal(err)
-						}
-					}
-				})
+				benchGets(b, s, size)
 			})
 		}
 	}
+}
+
+// benchGets stores 10k values of size in s and measures parallel Gets of
+// them.
+func benchGets(b *testing.B, s *Store, size int) {
+	const keys = 10000
+	for i := range keys {
+		mustPut(b, s, "bench", fmt.Sprint("key-", i), Entry{ContentType: "application/octet-stream", Value: bytes.Repeat([]byte("v"), size)})
+	}
+	var n atomic.Int64
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Get("bench", fmt.Sprint("key-", n.Add(1)%keys)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 func BenchmarkStorePut(b *testing.B) {
