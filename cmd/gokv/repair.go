@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/gokv-service/gokv/internal/storage"
+	"github.com/gokv-service/gokv/internal/badgerstore"
 )
 
 // runRepair is `gokv repair`: the explicit way out when gokv refuses to
@@ -17,7 +17,7 @@ func runRepair(args []string, getenv func(string) string, stdout, stderr io.Writ
 	fs := flag.NewFlagSet("gokv repair", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbPath := fs.String("db-path", getenv("DB_PATH"), "database directory (default $DB_PATH)")
-	var opts storage.RepairOptions
+	var opts badgerstore.RepairOptions
 	fs.BoolVar(&opts.AcceptDataLoss, "accept-data-loss", false,
 		"when the MANIFEST is lost, move every database file into quarantine and start empty")
 	fs.BoolVar(&opts.AcceptWALLoss, "accept-wal-loss", false,
@@ -40,7 +40,7 @@ func runRepair(args []string, getenv func(string) string, stdout, stderr io.Writ
 		fs.Usage()
 		return 2
 	}
-	if err := storage.Repair(*dbPath, opts, stdout); err != nil {
+	if err := badgerstore.Repair(*dbPath, opts, stdout); err != nil {
 		fmt.Fprintf(stderr, "gokv repair: %v\n", err)
 		return 1
 	}

@@ -11,15 +11,15 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/gokv-service/gokv/internal/budget"
-	"github.com/gokv-service/gokv/internal/storage"
+	"github.com/gokv-service/gokv/internal/badgerstore"
 )
 
 // Store is the storage the handlers need.
 type Store interface {
 	// GetReserving calls reserve with about the value's size before it
 	// copies the value into memory.
-	GetReserving(bucket, key string, reserve func(size int64) error) (storage.Entry, error)
-	Put(bucket, key string, e storage.Entry) (created bool, err error)
+	GetReserving(bucket, key string, reserve func(size int64) error) (badgerstore.Entry, error)
+	Put(bucket, key string, e badgerstore.Entry) (created bool, err error)
 	Delete(bucket, key string) error
 }
 

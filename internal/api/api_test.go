@@ -17,7 +17,7 @@ import (
 	"github.com/gokv-service/gokv/internal/api"
 	"github.com/gokv-service/gokv/internal/apitest"
 	"github.com/gokv-service/gokv/internal/auth"
-	"github.com/gokv-service/gokv/internal/storage"
+	"github.com/gokv-service/gokv/internal/badgerstore"
 )
 
 // testServer wraps apitest's real stack with request helpers.
@@ -215,10 +215,10 @@ func TestBadRequests(t *testing.T) {
 		{"bucket with bad character", http.MethodGet, "/b!d/k", nil, http.StatusBadRequest},
 		{"bucket with escaped slash", http.MethodPut, "/a%2Fb/k", nil, http.StatusBadRequest},
 		{"bucket with space", http.MethodPut, "/a%20b/k", nil, http.StatusBadRequest},
-		{"bucket too long", http.MethodPut, "/" + long(storage.MaxBucketLen+1) + "/k", nil, http.StatusBadRequest},
-		{"longest bucket", http.MethodPut, "/" + long(storage.MaxBucketLen) + "/k", nil, http.StatusCreated},
-		{"key too long", http.MethodPut, "/b/" + long(storage.MaxKeyLen+1), nil, http.StatusBadRequest},
-		{"longest key", http.MethodPut, "/b/" + long(storage.MaxKeyLen), nil, http.StatusCreated},
+		{"bucket too long", http.MethodPut, "/" + long(badgerstore.MaxBucketLen+1) + "/k", nil, http.StatusBadRequest},
+		{"longest bucket", http.MethodPut, "/" + long(badgerstore.MaxBucketLen) + "/k", nil, http.StatusCreated},
+		{"key too long", http.MethodPut, "/b/" + long(badgerstore.MaxKeyLen+1), nil, http.StatusBadRequest},
+		{"longest key", http.MethodPut, "/b/" + long(badgerstore.MaxKeyLen), nil, http.StatusCreated},
 		{"key not UTF-8", http.MethodPut, "/b/%FF", nil, http.StatusBadRequest},
 		{"empty key", http.MethodPut, "/b/", nil, http.StatusBadRequest},
 		{"no key", http.MethodGet, "/b", nil, http.StatusNotFound},
@@ -391,7 +391,7 @@ func TestInvalidTrustedProxy(t *testing.T) {
 // needs a restart, /healthz and /readyz answer 503 with the reason.
 func TestLivenessNamesTheReason(t *testing.T) {
 	gin.SetMode(gin.TestMode)
-	stalled := fmt.Errorf("%w: a commit has held the write path for 31s", storage.ErrStalled)
+	stalled := fmt.Errorf("%w: a commit has held the write path for 31s", badgerstore.ErrStalled)
 	router, err := api.NewRouter(api.Options{
 		Ready:  func() bool { return true },
 		Live:   func() error { return stalled },

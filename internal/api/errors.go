@@ -7,7 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/gokv-service/gokv/internal/budget"
-	"github.com/gokv-service/gokv/internal/storage"
+	"github.com/gokv-service/gokv/internal/badgerstore"
 )
 
 // Errors that arise in this package rather than in storage.
@@ -48,26 +48,26 @@ func (h *handlers) fail(c *gin.Context, err error) {
 // server.
 func statusOf(err error) (status int, msg string) {
 	switch {
-	case errors.Is(err, storage.ErrInvalidBucket),
-		errors.Is(err, storage.ErrInvalidKey),
-		errors.Is(err, storage.ErrInvalidContentType):
+	case errors.Is(err, badgerstore.ErrInvalidBucket),
+		errors.Is(err, badgerstore.ErrInvalidKey),
+		errors.Is(err, badgerstore.ErrInvalidContentType):
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, errBadBody):
 		return http.StatusBadRequest, errBadBody.Error()
 	case errors.Is(err, errValueTooLarge):
 		return http.StatusRequestEntityTooLarge, err.Error()
-	case errors.Is(err, storage.ErrNotFound):
+	case errors.Is(err, badgerstore.ErrNotFound):
 		return http.StatusNotFound, "not found"
-	case errors.Is(err, storage.ErrNoSpace):
+	case errors.Is(err, badgerstore.ErrNoSpace):
 		return http.StatusInsufficientStorage, "insufficient storage"
 	case errors.Is(err, budget.ErrBusy):
 		return http.StatusServiceUnavailable, "server busy: too many bytes in flight, retry later"
-	case errors.Is(err, storage.ErrClosed):
+	case errors.Is(err, badgerstore.ErrClosed):
 		return http.StatusServiceUnavailable, "shutting down"
-	case errors.Is(err, storage.ErrCorrupt):
+	case errors.Is(err, badgerstore.ErrCorrupt):
 		// Retrying will not help; the log names the damaged file.
 		return http.StatusInternalServerError, "stored data is corrupt"
-	case errors.Is(err, storage.ErrFailed):
+	case errors.Is(err, badgerstore.ErrFailed):
 		// Liveness fails too, so the pod is restarted: worth a retry.
 		return http.StatusServiceUnavailable, "storage unavailable"
 	default:

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/gokv-service/gokv/internal/storage"
+	"github.com/gokv-service/gokv/internal/badgerstore"
 )
 
 func TestStatusOf(t *testing.T) {
@@ -14,16 +14,16 @@ func TestStatusOf(t *testing.T) {
 		err  error
 		want int
 	}{
-		{storage.ErrNotFound, http.StatusNotFound},
-		{storage.ErrInvalidBucket, http.StatusBadRequest},
-		{storage.ErrInvalidKey, http.StatusBadRequest},
-		{storage.ErrInvalidContentType, http.StatusBadRequest},
+		{badgerstore.ErrNotFound, http.StatusNotFound},
+		{badgerstore.ErrInvalidBucket, http.StatusBadRequest},
+		{badgerstore.ErrInvalidKey, http.StatusBadRequest},
+		{badgerstore.ErrInvalidContentType, http.StatusBadRequest},
 		{errBadBody, http.StatusBadRequest},
 		{errValueTooLarge, http.StatusRequestEntityTooLarge},
-		{storage.ErrNoSpace, http.StatusInsufficientStorage},
-		{storage.ErrClosed, http.StatusServiceUnavailable},
-		{fmt.Errorf("get: %w", storage.ErrCorrupt), http.StatusInternalServerError},
-		{fmt.Errorf("get: %w", storage.ErrFailed), http.StatusServiceUnavailable},
+		{badgerstore.ErrNoSpace, http.StatusInsufficientStorage},
+		{badgerstore.ErrClosed, http.StatusServiceUnavailable},
+		{fmt.Errorf("get: %w", badgerstore.ErrCorrupt), http.StatusInternalServerError},
+		{fmt.Errorf("get: %w", badgerstore.ErrFailed), http.StatusServiceUnavailable},
 		{io.ErrUnexpectedEOF, http.StatusInternalServerError},
 	}
 	for _, tt := range tests {

@@ -16,7 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/gokv-service/gokv/internal/budget"
-	"github.com/gokv-service/gokv/internal/storage"
+	"github.com/gokv-service/gokv/internal/badgerstore"
 )
 
 // defaultContentType is stored when a write names none.
@@ -76,7 +76,7 @@ func (h *handlers) put(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	created, err := h.store.Put(bucket, key, storage.Entry{ContentType: contentType, Value: value})
+	created, err := h.store.Put(bucket, key, badgerstore.Entry{ContentType: contentType, Value: value})
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -108,16 +108,16 @@ func (h *handlers) delete(c *gin.Context) {
 func target(c *gin.Context) (bucket, key string, err error) {
 	bucket, err = url.PathUnescape(c.Param("bucket"))
 	if err != nil {
-		return "", "", fmt.Errorf("%w: bad escape sequence", storage.ErrInvalidBucket)
+		return "", "", fmt.Errorf("%w: bad escape sequence", badgerstore.ErrInvalidBucket)
 	}
-	if err := storage.ValidateBucket(bucket); err != nil {
+	if err := badgerstore.ValidateBucket(bucket); err != nil {
 		return "", "", err
 	}
 	key, err = url.PathUnescape(strings.TrimPrefix(c.Param("key"), "/"))
 	if err != nil {
-		return "", "", fmt.Errorf("%w: bad escape sequence", storage.ErrInvalidKey)
+		return "", "", fmt.Errorf("%w: bad escape sequence", badgerstore.ErrInvalidKey)
 	}
-	if err := storage.ValidateKey(key); err != nil {
+	if err := badgerstore.ValidateKey(key); err != nil {
 		return "", "", err
 	}
 	return bucket, key, nil
@@ -129,11 +129,11 @@ func requestContentType(r *http.Request) (string, error) {
 	if ct == "" {
 		return defaultContentType, nil
 	}
-	if len(ct) > storage.MaxContentTypeLen {
-		return "", fmt.Errorf("%w: longer than %d bytes", storage.ErrInvalidContentType, storage.MaxContentTypeLen)
+	if len(ct) > badgerstore.MaxContentTypeLen {
+		return "", fmt.Errorf("%w: longer than %d bytes", badgerstore.ErrInvalidContentType, badgerstore.MaxContentTypeLen)
 	}
 	if _, _, err := mime.ParseMediaType(ct); err != nil {
-		return "", fmt.Errorf("%w: %q is not a media type", storage.ErrInvalidContentType, ct)
+		return "", fmt.Errorf("%w: %q is not a media type", badgerstore.ErrInvalidContentType, ct)
 	}
 	return ct, nil
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/gokv-service/gokv/internal/apitest"
-	"github.com/gokv-service/gokv/internal/storage"
+	"github.com/gokv-service/gokv/internal/badgerstore"
 )
 
 // BenchmarkRouter serves requests in-process, without TCP: routing, the
@@ -18,7 +18,7 @@ func BenchmarkRouter(b *testing.B) {
 	ts := apitest.Start(b)
 	value := bytes.Repeat([]byte("v"), 100)
 	for i := range 1000 {
-		if _, err := ts.Store.Put("bench", fmt.Sprint("key-", i), storage.Entry{Value: value}); err != nil {
+		if _, err := ts.Store.Put("bench", fmt.Sprint("key-", i), badgerstore.Entry{Value: value}); err != nil {
 			b.Fatal(err)
 		}
 	}

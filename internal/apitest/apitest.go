@@ -15,7 +15,7 @@ import (
 
 	"github.com/gokv-service/gokv/internal/api"
 	"github.com/gokv-service/gokv/internal/auth"
-	"github.com/gokv-service/gokv/internal/storage"
+	"github.com/gokv-service/gokv/internal/badgerstore"
 )
 
 // Secret is the JWT secret of every test server.
@@ -34,7 +34,7 @@ type Server struct {
 	// Token is valid for an hour.
 	Token string
 	// Store is the server's store, for looking behind the API.
-	Store *storage.Store
+	Store *badgerstore.Store
 	// Ready is what /readyz reports; true at start.
 	Ready atomic.Bool
 	// Handler is the router, for requests served in-process (fuzzing).
@@ -45,7 +45,7 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
-	store, err := storage.Open(t.TempDir(), storage.Options{})
+	store, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gokv-service/gokv/internal/storage"
+	"github.com/gokv-service/gokv/internal/badgerstore"
 )
 
 // TestCloseStoreIsBounded: a value-log GC that never returns (as when the
@@ -23,7 +23,7 @@ func TestCloseStoreIsBounded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			store, err := storage.Open(t.TempDir(), storage.Options{})
+			store, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

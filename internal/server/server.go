@@ -22,7 +22,7 @@ import (
 	"github.com/gokv-service/gokv/internal/api"
 	"github.com/gokv-service/gokv/internal/auth"
 	"github.com/gokv-service/gokv/internal/config"
-	"github.com/gokv-service/gokv/internal/storage"
+	"github.com/gokv-service/gokv/internal/badgerstore"
 )
 
 // Timeouts and limits of the HTTP server. They bound how long a slow or
@@ -59,7 +59,7 @@ const closeGrace = 5 * time.Second
 // store that does not close cleanly, or not within closeGrace of the
 // deadline, is an error.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
-	store, err := storage.Open(cfg.DBPath, storage.Options{
+	store, err := badgerstore.Open(cfg.DBPath, badgerstore.Options{
 		SyncWrites:   cfg.SyncWrites,
 		MinFreeBytes: cfg.MinFreeBytes,
 		Logger:       log,
@@ -170,7 +170,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 // limit: a store whose engine failed may wait forever on its own locks
 // (storage's fence.go), and a shutdown must end in time all the same.
 // The goroutine left behind then ends with the process.
-func closeStore(store *storage.Store, stopGC func(), gcDone *sync.WaitGroup, limit time.Duration) error {
+func closeStore(store *badgerstore.Store, stopGC func(), gcDone *sync.WaitGroup, limit time.Duration) error {
 	closed := make(chan error, 1)
 	go func() {
 		stopGC()

@@ -16,7 +16,7 @@ import (
 
 	"github.com/gokv-service/gokv/internal/auth"
 	"github.com/gokv-service/gokv/internal/config"
-	"github.com/gokv-service/gokv/internal/storage"
+	"github.com/gokv-service/gokv/internal/badgerstore"
 )
 
 const testSecret = "0123456789abcdef0123456789abcdef"
@@ -134,7 +134,7 @@ func TestShutdownSequence(t *testing.T) {
 	if _, err := http.Get(url + "/healthz"); err == nil {
 		t.Error("the server still accepts connections after Run returned")
 	}
-	s, err := storage.Open(cfg.DBPath, storage.Options{})
+	s, err := badgerstore.Open(cfg.DBPath, badgerstore.Options{})
 	if err != nil {
 		t.Fatalf("reopen after Run: %v", err)
 	}
@@ -157,7 +157,7 @@ func TestPortInUse(t *testing.T) {
 		t.Fatalf("Run on a busy port: %v", err)
 	}
 	// The store was closed on the way out, so it opens again.
-	s, err := storage.Open(cfg.DBPath, storage.Options{})
+	s, err := badgerstore.Open(cfg.DBPath, badgerstore.Options{})
 	if err != nil {
 		t.Fatalf("reopen after failed Run: %v", err)
 	}
@@ -166,12 +166,12 @@ func TestPortInUse(t *testing.T) {
 
 func TestDatabaseInUse(t *testing.T) {
 	cfg := testConfig(t)
-	s, err := storage.Open(cfg.DBPath, storage.Options{})
+	s, err := badgerstore.Open(cfg.DBPath, badgerstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := Run(context.Background(), cfg, slog.New(slog.DiscardHandler)); !errors.Is(err, storage.ErrLocked) {
+	if err := Run(context.Background(), cfg, slog.New(slog.DiscardHandler)); !errors.Is(err, badgerstore.ErrLocked) {
 		t.Fatalf("Run on a database in use: %v, want ErrLocked", err)
 	}
 }

@@ -1,9 +1,9 @@
-// Package storage keeps gokv's buckets and keys in an embedded BadgerDB.
+// Package badgerstore keeps gokv's buckets and keys in an embedded BadgerDB.
 //
 // Buckets are emulated: the entry for key k in bucket b is the Badger key
 // "b:k". Each value is stored together with its content type. The package
 // knows nothing of HTTP; callers act on the sentinel errors in errors.go.
-package storage
+package badgerstore
 
 import (
 	"context"
