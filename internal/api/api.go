@@ -10,8 +10,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/gokv-service/gokv/internal/budget"
 	"github.com/gokv-service/gokv/internal/badgerstore"
+	"github.com/gokv-service/gokv/internal/budget"
 )
 
 // Store is the storage the handlers need.

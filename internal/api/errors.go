@@ -6,8 +6,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/gokv-service/gokv/internal/budget"
 	"github.com/gokv-service/gokv/internal/badgerstore"
+	"github.com/gokv-service/gokv/internal/budget"
 )
 
 // Errors that arise in this package rather than in storage.

@@ -15,8 +15,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/gokv-service/gokv/internal/budget"
 	"github.com/gokv-service/gokv/internal/badgerstore"
+	"github.com/gokv-service/gokv/internal/budget"
 )
 
 // defaultContentType is stored when a write names none.

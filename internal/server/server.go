@@ -21,8 +21,8 @@ import (
 
 	"github.com/gokv-service/gokv/internal/api"
 	"github.com/gokv-service/gokv/internal/auth"
-	"github.com/gokv-service/gokv/internal/config"
 	"github.com/gokv-service/gokv/internal/badgerstore"
+	"github.com/gokv-service/gokv/internal/config"
 )
 
 // Timeouts and limits of the HTTP server. They bound how long a slow or

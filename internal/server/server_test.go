@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/gokv-service/gokv/internal/auth"
-	"github.com/gokv-service/gokv/internal/config"
 	"github.com/gokv-service/gokv/internal/badgerstore"
+	"github.com/gokv-service/gokv/internal/config"
 )
 
 const testSecret = "0123456789abcdef0123456789abcdef"
