@@ -56,7 +56,7 @@ func benchGets(b *testing.B, s *Store, size int) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := s.Get("bench", fmt.Sprint("key-", n.Add(1)%keys)); err != nil {
+			if _, err := s.get("bench", fmt.Sprint("key-", n.Add(1)%keys)); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -2,9 +2,13 @@ package badgerstore
 
 import (
 	"errors"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // Group commit. Badger syncs its write-ahead log once per transaction
@@ -25,29 +29,84 @@ const (
 	maxBatchBytes = 512 << 10
 )
 
-// writeOp is one Put or Delete and, once done is closed, its outcome.
+// writeOp is one Apply: ops that commit all together or not at all, and
+// once done is closed, their outcome.
 type writeOp struct {
-	key    []byte
-	rec    []byte // the record to store; nil for a delete
-	delete bool
+	ops  []kv.Op
+	keys [][]byte // ops[i]'s Badger key
+	size int      // bytes of keys and values, for the batch bound
 
-	existed bool  // whether the key was there before this op
-	err     error // this op's own failure (a delete of a missing key)
+	results []kv.Result
+	err     error // this op's own failure (an *kv.OpError) or the batch's
 	done    chan struct{}
 }
 
-func (op *writeOp) size() int { return len(op.key) + len(op.rec) }
+// newWriteOp validates ops and encodes their keys.
+func newWriteOp(ops []kv.Op) (*writeOp, error) {
+	if len(ops) == 0 || len(ops) > kv.MaxOps {
+		return nil, fmt.Errorf("%w: 1 to %d ops in one apply, not %d", kv.ErrInvalid, kv.MaxOps, len(ops))
+	}
+	op := &writeOp{ops: ops, keys: make([][]byte, len(ops))}
+	values := 0
+	for i, o := range ops {
+		k, err := encodeKey(o.Bucket, o.Key)
+		if err == nil {
+			err = validateOp(o)
+		}
+		if err != nil {
+			return nil, &kv.OpError{Index: i, Err: err}
+		}
+		op.keys[i] = k
+		values += len(o.Value)
+		op.size += len(k) + len(o.Value) + len(o.ContentType)
+	}
+	if values > kv.MaxApplyLen {
+		return nil, fmt.Errorf("%w: %d bytes of values in one apply, the limit is %d", kv.ErrInvalid, values, kv.MaxApplyLen)
+	}
+	return op, nil
+}
+
+func validateOp(o kv.Op) error {
+	switch o.Kind {
+	case kv.OpPut:
+		if o.TTL != 0 && (o.TTL < kv.MinTTL || o.TTL > kv.MaxTTL) {
+			return fmt.Errorf("%w: ttl %s is outside %s to %s", kv.ErrInvalid, o.TTL, kv.MinTTL, kv.MaxTTL)
+		}
+		return kv.ValidateContentType(o.ContentType)
+	case kv.OpDelete, kv.OpCheck:
+		if len(o.Value) > 0 || o.ContentType != "" || o.TTL != 0 {
+			return fmt.Errorf("%w: only a put has a value, content type or ttl", kv.ErrInvalid)
+		}
+		return nil
+	default:
+		return fmt.Errorf("%w: unknown op kind %d", kv.ErrInvalid, o.Kind)
+	}
+}
+
+// onlyRemoves reports whether op writes no new data, which a full disk
+// still admits.
+func (op *writeOp) onlyRemoves() bool {
+	for _, o := range op.ops {
+		if o.Kind == kv.OpPut {
+			return false
+		}
+	}
+	return true
+}
 
 // committer is the queue and the leader slot.
 type committer struct {
-	db     *badger.DB
-	space  *spaceGuard   // nil: no free-space check
-	fence  *fence        // the store's; a panic in commit fences it
-	snaps  *snapshots    // the store's; every commit refreshes it
-	leader chan struct{} // holds a token while someone commits
-	held   stallClock    // how long the leader slot has been held
-	mu     sync.Mutex
-	queue  []*writeOp
+	db    *badger.DB
+	space *spaceGuard // nil: no free-space check
+	fence *fence      // the store's; a panic in commit fences it
+	snaps *snapshots  // the store's; every commit refreshes it
+	// publish, unless nil, receives the changes of every commit, in
+	// order, before the writers are acknowledged.
+	publish func([]kv.Event)
+	leader  chan struct{} // holds a token while someone commits
+	held    stallClock    // how long the leader slot has been held
+	mu      sync.Mutex
+	queue   []*writeOp
 }
 
 func newCommitter(db *badger.DB, space *spaceGuard, f *fence, snaps *snapshots) *committer {
@@ -113,7 +172,7 @@ func (c *committer) take() []*writeOp {
 	defer c.mu.Unlock()
 	n, bytes := 0, 0
 	for n < len(c.queue) && n < maxBatchOps {
-		bytes += c.queue[n].size()
+		bytes += c.queue[n].size
 		if n > 0 && bytes > maxBatchBytes {
 			break
 		}
@@ -139,10 +198,13 @@ func (c *committer) commit(batch []*writeOp) {
 			return
 		}
 	}
+	var events []kv.Event
 	err := c.fence.guard("commit", func() error {
 		err := update(c.db, func(txn *badger.Txn) error {
+			v := newVersions(txn.ReadTs())
+			events = events[:0]
 			for _, op := range batch {
-				if err := apply(txn, op); err != nil {
+				if err := apply(txn, op, v, &events); err != nil {
 					return err
 				}
 			}
@@ -151,6 +213,9 @@ func (c *committer) commit(batch []*writeOp) {
 		// Whatever the outcome, reads from now on must not use a
 		// snapshot from before this commit.
 		c.snaps.refresh()
+		if err == nil && c.publish != nil && len(events) > 0 {
+			c.publish(events)
+		}
 		return err
 	})
 	if errors.Is(err, badger.ErrTxnTooBig) && len(batch) > 1 {
@@ -169,26 +234,153 @@ func (c *committer) commit(batch []*writeOp) {
 	}
 }
 
-// apply performs op inside txn, recording whether the key existed.
-func apply(txn *badger.Txn, op *writeOp) error {
+// versions hands out the versions of one batch's writes. A version is the
+// batch's Badger read timestamp shifted left by versionShift, plus the
+// write's position in the batch. The next batch reads at or after this
+// batch's commit timestamp, which is greater than this one's read
+// timestamp, so versions only grow, also across restarts (Badger resumes
+// its timestamps from the newest one on disk), and writes to one key in
+// one batch still get versions of their own.
+type versions struct {
+	base, n uint64
+}
+
+// versionShift leaves room for every write of a batch: at most maxBatchOps
+// applies of kv.MaxOps ops.
+const versionShift = 16
+
+func newVersions(readTs uint64) *versions { return &versions{base: readTs << versionShift} }
+
+func (v *versions) next() uint64 {
+	v.n++
+	return v.base + v.n
+}
+
+// versionOf is the version of a stored entry: the one in its record, or,
+// for a record written before records carried one, one derived from
+// Badger's commit timestamp that is smaller than any written since.
+func versionOf(item *badger.Item, r record) uint64 {
+	if r.version != 0 {
+		return r.version
+	}
+	return item.Version() << versionShift
+}
+
+// keyState is what an op's condition is checked against.
+type keyState struct {
+	exists  bool
+	version uint64
+}
+
+// apply performs op's ops inside txn, all or none: it checks every
+// condition first, each against the state the ops before it leave, and
+// only then writes. An op that fails leaves its error in op.err and the
+// transaction untouched; an error from Badger fails the whole batch.
+func apply(txn *badger.Txn, op *writeOp, v *versions, events *[]kv.Event) error {
 	op.err = nil
-	_, err := txn.Get(op.key)
-	switch {
-	case errors.Is(err, badger.ErrKeyNotFound):
-		op.existed = false
-	case err != nil:
-		return err
-	default:
-		op.existed = true
+	op.results = make([]kv.Result, len(op.ops))
+	pending := make(map[string]keyState, len(op.ops))
+	for i, o := range op.ops {
+		cur, ok := pending[string(op.keys[i])]
+		if !ok {
+			var err error
+			cur, err = readState(txn, op.keys[i], o.Cond.IfMatch != 0)
+			if err != nil {
+				return err
+			}
+		}
+		if err := check(o, cur); err != nil {
+			op.err = &kv.OpError{Index: i, Err: err}
+			return nil
+		}
+		switch o.Kind {
+		case kv.OpPut:
+			op.results[i].Created = !cur.exists
+			op.results[i].Version = v.next()
+			pending[string(op.keys[i])] = keyState{exists: true, version: op.results[i].Version}
+		case kv.OpDelete:
+			op.results[i].Version = v.next()
+			pending[string(op.keys[i])] = keyState{}
+		}
 	}
-	if !op.delete {
-		return txn.Set(op.key, op.rec)
+	now := time.Now()
+	for i, o := range op.ops {
+		var e *badger.Entry
+		version := op.results[i].Version
+		switch o.Kind {
+		case kv.OpPut:
+			e = badger.NewEntry(op.keys[i], encodeRecord(version, o.ContentType, o.Value))
+			if o.TTL > 0 {
+				e.ExpiresAt = expiresAt(now, o.TTL)
+				op.results[i].ExpiresAt = time.Unix(int64(e.ExpiresAt), 0)
+			}
+			*events = append(*events, kv.Event{Type: kv.EventPut, Bucket: o.Bucket, Key: o.Key,
+				Version: version, ContentType: o.ContentType, Value: o.Value})
+		case kv.OpDelete:
+			if err := txn.Delete(op.keys[i]); err != nil {
+				return err
+			}
+			*events = append(*events, kv.Event{Type: kv.EventDelete, Bucket: o.Bucket, Key: o.Key, Version: version})
+		}
+		if e != nil {
+			if err := txn.SetEntry(e); err != nil {
+				return err
+			}
+		}
 	}
-	if !op.existed {
-		op.err = ErrNotFound
+	return nil
+}
+
+// expiresAt is the second, in Unix time, from which an entry written at now
+// with ttl is gone: rounded up, so that it never expires early.
+func expiresAt(now time.Time, ttl time.Duration) uint64 {
+	at := now.Add(ttl)
+	secs := at.Unix()
+	if at.Nanosecond() > 0 {
+		secs++
+	}
+	return uint64(secs)
+}
+
+// readState reads whether key exists in txn and, when withVersion, its
+// version, which costs reading the value.
+func readState(txn *badger.Txn, key []byte, withVersion bool) (keyState, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return keyState{}, nil
+	}
+	if err != nil {
+		return keyState{}, err
+	}
+	s := keyState{exists: true}
+	if !withVersion {
+		return s, nil
+	}
+	err = item.Value(func(rec []byte) error {
+		r, err := decodeRecord(rec)
+		if err != nil {
+			return fmt.Errorf("key %q: %w", key, err)
+		}
+		s.version = versionOf(item, r)
 		return nil
+	})
+	return s, err
+}
+
+// check reports whether o's condition holds for a key in state cur.
+func check(o kv.Op, cur keyState) error {
+	c := o.Cond
+	switch {
+	case c.MustNotExist && cur.exists:
+		return fmt.Errorf("%w: the key exists", kv.ErrConditionFailed)
+	case (c.MustExist || c.IfMatch != 0) && !cur.exists:
+		return fmt.Errorf("%w: the key does not exist", kv.ErrConditionFailed)
+	case c.IfMatch != 0 && c.IfMatch != cur.version:
+		return fmt.Errorf("%w: the key's version is not %d", kv.ErrConditionFailed, c.IfMatch)
+	case o.Kind == kv.OpDelete && !cur.exists:
+		return kv.ErrNotFound
 	}
-	return txn.Delete(op.key)
+	return nil
 }
 
 // update runs fn in a read-write transaction, retrying when a concurrent

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // TestWritesQueuedBehindACommitGoOutTogether holds the leader slot, as a
@@ -58,8 +60,8 @@ func TestWritesQueuedBehindACommitGoOutTogether(t *testing.T) {
 	want := map[string]outcome{
 		"put new":        {created: true},
 		"put old":        {created: false},
-		"delete missing": {err: ErrNotFound},
-		"delete old":     {err: ErrNotFound},
+		"delete missing": {err: kv.ErrNotFound},
+		"delete old":     {err: kv.ErrNotFound},
 	}
 	for got := range results {
 		w := want[got.name]
@@ -67,7 +69,7 @@ func TestWritesQueuedBehindACommitGoOutTogether(t *testing.T) {
 			t.Errorf("%s: created %v, err %v; want %v, %v", got.name, got.created, got.err, w.created, w.err)
 		}
 	}
-	if e, err := s.Get("b", "old"); err != nil || string(e.Value) != "2" {
+	if e, err := s.get("b", "old"); err != nil || string(e.Value) != "2" {
 		t.Errorf("old = %q, %v after the batch", e.Value, err)
 	}
 }
@@ -76,11 +78,11 @@ func TestWritesQueuedBehindACommitGoOutTogether(t *testing.T) {
 // several.
 func TestBatchesAreBounded(t *testing.T) {
 	c := newCommitter(nil, nil, &fence{}, &snapshots{})
-	big := make([]byte, 200<<10)
+	big := 200 << 10
 	for i := range maxBatchOps + 10 {
-		op := &writeOp{key: []byte(fmt.Sprint(i))}
+		op := &writeOp{size: len(fmt.Sprint(i))}
 		if i < 3 {
-			op.rec = big
+			op.size += big
 		}
 		c.queue = append(c.queue, op)
 	}
@@ -103,18 +105,18 @@ func TestFullDiskRefusesNewData(t *testing.T) {
 	s.writes.space = &spaceGuard{dir: "test", minFree: 1000, free: func(string) (uint64, error) { return free, nil }}
 
 	free = 999
-	if _, err := s.Put("b", "k3", Entry{Value: []byte("v3")}); !errors.Is(err, ErrNoSpace) {
-		t.Errorf("Put below the reserve: %v, want ErrNoSpace", err)
+	if _, err := s.Put("b", "k3", Entry{Value: []byte("v3")}); !errors.Is(err, kv.ErrNoSpace) {
+		t.Errorf("Put below the reserve: %v, want kv.ErrNoSpace", err)
 	}
-	if e, err := s.Get("b", "k1"); err != nil || string(e.Value) != "v1" {
+	if e, err := s.get("b", "k1"); err != nil || string(e.Value) != "v1" {
 		t.Errorf("Get below the reserve: %q, %v", e.Value, err)
 	}
 	if err := s.Delete("b", "k1"); err != nil {
 		t.Errorf("Delete below the reserve but above a quarter of it: %v", err)
 	}
 	free = 249
-	if err := s.Delete("b", "k2"); !errors.Is(err, ErrNoSpace) {
-		t.Errorf("Delete below a quarter of the reserve: %v, want ErrNoSpace", err)
+	if err := s.Delete("b", "k2"); !errors.Is(err, kv.ErrNoSpace) {
+		t.Errorf("Delete below a quarter of the reserve: %v, want kv.ErrNoSpace", err)
 	}
 	free = 1000
 	if _, err := s.Put("b", "k3", Entry{Value: []byte("v3")}); err != nil {

@@ -12,6 +12,8 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
 	"github.com/dgraph-io/badger/v4/table"
+
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // Why gokv looks for corruption itself. Badger keeps checksums of table
@@ -20,19 +22,19 @@ import (
 // (badgerOptions), Badger still does not return the failure everywhere:
 //   - a value it cannot read (checksum mismatch, missing or short
 //     value-log file) is logged and handed over as an empty value; a gokv
-//     record is never empty, so Get turns that into ErrCorrupt;
+//     record is never empty, so Get turns that into kv.ErrCorrupt;
 //   - a damaged table block makes a point read miss the key, with no
 //     error at all, so Open checks every table (verifyTables);
 //   - its errors are flattened into text, so only the message tells.
 
 // errCorruptRecord means a stored record does not decode; it is disk
 // damage or a bug, never bad client input.
-var errCorruptRecord = fmt.Errorf("%w: record does not decode", ErrCorrupt)
+var errCorruptRecord = fmt.Errorf("%w: record does not decode", kv.ErrCorrupt)
 
 // errUnreadableValue is what Get reports for the empty value Badger hands
 // over when it could not read a value; Badger's own error log line just
 // before names the value-log file (see fileOf).
-var errUnreadableValue = fmt.Errorf("%w: value could not be read from the value log (see the error logged before)", ErrCorrupt)
+var errUnreadableValue = fmt.Errorf("%w: value could not be read from the value log (see the error logged before)", kv.ErrCorrupt)
 
 // badgerChecksumMismatch is the text of Badger's y.ErrChecksumMismatch,
 // which Badger's error wrapping does not keep for errors.Is.
@@ -40,7 +42,7 @@ const badgerChecksumMismatch = "checksum mismatch"
 
 // isCorruption reports whether a Badger error means damaged data.
 func isCorruption(err error) bool {
-	return errors.Is(err, ErrCorrupt) || strings.Contains(err.Error(), badgerChecksumMismatch)
+	return errors.Is(err, kv.ErrCorrupt) || strings.Contains(err.Error(), badgerChecksumMismatch)
 }
 
 var (
@@ -76,11 +78,11 @@ func vlogName(fid uint32) string {
 func verifyTables(db *badger.DB, dir string) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: %s failed its checksum check", ErrCorrupt, damagedTable(dir, db.Opts().Compression))
+			err = fmt.Errorf("%w: %s failed its checksum check", kv.ErrCorrupt, damagedTable(dir, db.Opts().Compression))
 		}
 	}()
 	if err := db.VerifyChecksum(); err != nil {
-		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return fmt.Errorf("%w: %v", kv.ErrCorrupt, err)
 	}
 	return nil
 }

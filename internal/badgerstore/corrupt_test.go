@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // Damaged files must never be served as absence or as other bytes: every
-// key either reads back exactly as written or fails with ErrCorrupt.
+// key either reads back exactly as written or fails with kv.ErrCorrupt.
 
 const corruptKeys = 2000
 
@@ -78,25 +80,25 @@ func valueOffset(t testing.TB, file string, value []byte) int64 {
 }
 
 // readAll reads every key back and returns how many failed with
-// ErrCorrupt. Any other failure, a missing key or other bytes fail the test.
+// kv.ErrCorrupt. Any other failure, a missing key or other bytes fail the test.
 func readAll(t testing.TB, s *Store, size int) (corrupt int) {
 	t.Helper()
 	for i := range corruptKeys {
-		e, err := s.Get("b", fmt.Sprint("key-", i))
+		e, err := s.get("b", fmt.Sprint("key-", i))
 		switch {
-		case errors.Is(err, ErrCorrupt):
+		case errors.Is(err, kv.ErrCorrupt):
 			corrupt++
 		case err != nil:
-			t.Fatalf("Get key-%d: err = %v, want the value or ErrCorrupt", i, err)
+			t.Fatalf("Get key-%d: err = %v, want the value or kv.ErrCorrupt", i, err)
 		case !bytes.Equal(e.Value, corruptValue(i, size)) || e.ContentType != "text/plain":
-			t.Fatalf("Get key-%d = %q %.20q..., want the stored bytes or ErrCorrupt", i, e.ContentType, e.Value)
+			t.Fatalf("Get key-%d = %q %.20q..., want the stored bytes or kv.ErrCorrupt", i, e.ContentType, e.Value)
 		}
 	}
 	return corrupt
 }
 
 // TestCorruptionIsAnError damages real database files. Damage found at
-// start fails Open with ErrCorrupt naming the file; damage found on a
+// start fails Open with kv.ErrCorrupt naming the file; damage found on a
 // read fails that read.
 func TestCorruptionIsAnError(t *testing.T) {
 	tests := []struct {
@@ -134,8 +136,8 @@ func TestCorruptionIsAnError(t *testing.T) {
 			tt.damage(t, file)
 			s, err := Open(dir, Options{})
 			if err != nil {
-				if !errors.Is(err, ErrCorrupt) {
-					t.Fatalf("Open: err = %v, want ErrCorrupt or success", err)
+				if !errors.Is(err, kv.ErrCorrupt) {
+					t.Fatalf("Open: err = %v, want kv.ErrCorrupt or success", err)
 				}
 				if tt.named && !strings.Contains(err.Error(), filepath.Base(file)) {
 					t.Errorf("Open: err = %v, want it to name %s", err, filepath.Base(file))
@@ -144,10 +146,10 @@ func TestCorruptionIsAnError(t *testing.T) {
 			}
 			defer s.Close()
 			if tt.named {
-				t.Fatalf("Open succeeded with %s damaged; want ErrCorrupt naming it", filepath.Base(file))
+				t.Fatalf("Open succeeded with %s damaged; want kv.ErrCorrupt naming it", filepath.Base(file))
 			}
 			if n := readAll(t, s, tt.size); n == 0 {
-				t.Errorf("no key failed with ErrCorrupt after damaging %s", filepath.Base(file))
+				t.Errorf("no key failed with kv.ErrCorrupt after damaging %s", filepath.Base(file))
 			}
 		})
 	}

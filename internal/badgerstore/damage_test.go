@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // These tests damage real Badger files the way crashes, lost files and bad
@@ -180,7 +182,7 @@ func TestOpenRefusesLostManifest(t *testing.T) {
 
 			s, err := Open(dir, Options{})
 			if err == nil {
-				_, getErr := s.Get("b", key(0))
+				_, getErr := s.get("b", key(0))
 				s.Close()
 				t.Fatalf("Open succeeded (Get of a stored key: %v); .sst files left: %v", getErr, filesWith(t, dir, tableExt))
 			}
@@ -237,7 +239,7 @@ func TestOpenRefusesLogDamagedBeforeItsEnd(t *testing.T) {
 			if err == nil {
 				missing := 0
 				for i := range n {
-					if _, err := s.Get("b", key(i)); err != nil {
+					if _, err := s.get("b", key(i)); err != nil {
 						missing++
 					}
 				}
@@ -271,16 +273,16 @@ func TestOpenTruncatesTornTail(t *testing.T) {
 
 			s := openTestStore(t, dir)
 			for i := range n - 1 {
-				if e, err := s.Get("b", key(i)); err != nil || !bytes.Equal(e.Value, value(i, size)) {
+				if e, err := s.get("b", key(i)); err != nil || !bytes.Equal(e.Value, value(i, size)) {
 					t.Fatalf("key %d after a torn tail: %v", i, err)
 				}
 			}
 			// The torn write was never acknowledged: it may be gone or
 			// unreadable, never other bytes.
-			if e, err := s.Get("b", key(n-1)); err == nil && !bytes.Equal(e.Value, value(n-1, size)) {
+			if e, err := s.get("b", key(n-1)); err == nil && !bytes.Equal(e.Value, value(n-1, size)) {
 				t.Fatalf("the torn write reads back as other bytes")
-			} else if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("the torn write: %v, want ErrNotFound or ErrCorrupt", err)
+			} else if err != nil && !errors.Is(err, kv.ErrNotFound) && !errors.Is(err, kv.ErrCorrupt) {
+				t.Fatalf("the torn write: %v, want kv.ErrNotFound or kv.ErrCorrupt", err)
 			}
 		})
 	}
@@ -338,7 +340,7 @@ func TestOpenAfterCrashedFirstStart(t *testing.T) {
 				t.Fatal(err)
 			}
 			s = openTestStore(t, dir)
-			if e, err := s.Get("b", "k"); err != nil || string(e.Value) != "v" {
+			if e, err := s.get("b", "k"); err != nil || string(e.Value) != "v" {
 				t.Errorf("Get after reopening: %q, %v", e.Value, err)
 			}
 		})
@@ -371,8 +373,8 @@ func TestRepair(t *testing.T) {
 			t.Errorf("quarantine holds %v, want the %d tables %v\n%s", kept, len(tables), tables, out.String())
 		}
 		s := openTestStore(t, dir)
-		if _, err := s.Get("b", key(0)); !errors.Is(err, ErrNotFound) {
-			t.Errorf("Get after the repair: %v, want ErrNotFound (a fresh database)", err)
+		if _, err := s.get("b", key(0)); !errors.Is(err, kv.ErrNotFound) {
+			t.Errorf("Get after the repair: %v, want kv.ErrNotFound (a fresh database)", err)
 		}
 	})
 	t.Run("damaged WAL", func(t *testing.T) {
@@ -403,9 +405,9 @@ func TestRepair(t *testing.T) {
 		s := openTestStore(t, dir)
 		got := 0
 		for i := range n {
-			if _, err := s.Get("b", key(i)); err == nil {
+			if _, err := s.get("b", key(i)); err == nil {
 				got++
-			} else if !errors.Is(err, ErrNotFound) {
+			} else if !errors.Is(err, kv.ErrNotFound) {
 				t.Fatalf("Get %d: %v", i, err)
 			}
 		}
@@ -434,7 +436,7 @@ func TestOpenMovesUnlistedTablesAside(t *testing.T) {
 	copySparse(t, filepath.Join(dir, tables[0]), filepath.Join(dir, "000099.sst"))
 
 	s := openTestStore(t, dir)
-	if e, err := s.Get("b", key(3)); err != nil || !bytes.Equal(e.Value, value(3, 10)) {
+	if e, err := s.get("b", key(3)); err != nil || !bytes.Equal(e.Value, value(3, 10)) {
 		t.Errorf("Get: %q, %v", e.Value, err)
 	}
 	kept, err := filepath.Glob(filepath.Join(dir, QuarantineDir, "*", "000099.sst"))
@@ -456,7 +458,7 @@ func TestOpenWithoutManifestKeepsLogData(t *testing.T) {
 	}
 	s := openTestStore(t, dir)
 	for i := range n {
-		if e, err := s.Get("b", key(i)); err != nil || !bytes.Equal(e.Value, value(i, 2<<10)) {
+		if e, err := s.get("b", key(i)); err != nil || !bytes.Equal(e.Value, value(i, 2<<10)) {
 			t.Fatalf("key %d: %v", i, err)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // Why a panic inside Badger fences the store. Badger panics on some damaged
@@ -15,7 +17,7 @@ import (
 // with it the write path, then waits forever while the probes stay green.
 // Crashing would end requests in flight without an answer and, in a
 // library, take the decision from main. So the store fences itself
-// instead: the call that panicked and every later one fail with ErrFailed
+// instead: the call that panicked and every later one fail with kv.ErrFailed
 // without reaching Badger, Health reports the cause, so liveness fails and
 // Kubernetes restarts the pod, and Close is bounded by the server because
 // it may wait on a lock that will never be released.
@@ -43,7 +45,7 @@ func (f *fence) err() error {
 // fail turns a panic p recovered in op into the fenced state and returns
 // the error op fails with.
 func (f *fence) fail(op string, p any) error {
-	err := fmt.Errorf("%w: %s panicked: %v", ErrFailed, op, p)
+	err := fmt.Errorf("%w: %s panicked: %v", kv.ErrFailed, op, p)
 	if f.cause.CompareAndSwap(nil, &err) && f.log != nil {
 		f.log.Error("storage engine panicked; the store is fenced until restart",
 			"op", op, "panic", p, "stack", string(debug.Stack()))

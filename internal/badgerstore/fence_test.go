@@ -4,10 +4,12 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // TestPanicFencesTheStore: after a panic inside the engine, every call
-// fails with ErrFailed at once, Health reports it and Close does not
+// fails with kv.ErrFailed at once, Health reports it and Close does not
 // pretend to be clean.
 func TestPanicFencesTheStore(t *testing.T) {
 	s, err := Open(t.TempDir(), Options{})
@@ -15,14 +17,14 @@ func TestPanicFencesTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustPut(t, s, "b", "k", Entry{Value: []byte("v")})
-	if err := s.fence.guard("test", func() error { panic("engine bug") }); !errors.Is(err, ErrFailed) {
-		t.Fatalf("guard of a panic: err = %v, want ErrFailed", err)
+	if err := s.fence.guard("test", func() error { panic("engine bug") }); !errors.Is(err, kv.ErrFailed) {
+		t.Fatalf("guard of a panic: err = %v, want kv.ErrFailed", err)
 	}
 	calls := []struct {
 		name string
 		call func() error
 	}{
-		{"Get", func() error { _, err := s.Get("b", "k"); return err }},
+		{"Get", func() error { _, err := s.get("b", "k"); return err }},
 		{"Put", func() error { _, err := s.Put("b", "k", Entry{Value: []byte("w")}); return err }},
 		{"Delete", func() error { return s.Delete("b", "k") }},
 		{"CollectGarbage", s.CollectGarbage},
@@ -31,8 +33,8 @@ func TestPanicFencesTheStore(t *testing.T) {
 	}
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {
-			if err := c.call(); !errors.Is(err, ErrFailed) {
-				t.Errorf("err = %v, want ErrFailed", err)
+			if err := c.call(); !errors.Is(err, kv.ErrFailed) {
+				t.Errorf("err = %v, want kv.ErrFailed", err)
 			}
 		})
 	}
@@ -46,11 +48,11 @@ func TestPanicInCommitReleasesWriters(t *testing.T) {
 	c := newCommitter(nil, nil, &fence{}, &snapshots{})
 	for i := range 2 {
 		done := make(chan error, 1)
-		go func() { done <- c.write(&writeOp{key: []byte("k"), rec: []byte("v")}) }()
+		go func() { done <- c.write(&writeOp{ops: []kv.Op{{Kind: kv.OpPut, Bucket: "b", Key: "k"}}, keys: [][]byte{[]byte("b:k")}}) }()
 		select {
 		case err := <-done:
-			if !errors.Is(err, ErrFailed) {
-				t.Errorf("write %d: err = %v, want ErrFailed", i, err)
+			if !errors.Is(err, kv.ErrFailed) {
+				t.Errorf("write %d: err = %v, want kv.ErrFailed", i, err)
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatalf("write %d did not return within 5s", i)
@@ -59,7 +61,7 @@ func TestPanicInCommitReleasesWriters(t *testing.T) {
 }
 
 // TestHealthReportsAStalledWritePath: while the write path is held for
-// longer than WriteStallTimeout, Health fails with ErrStalled; once it
+// longer than WriteStallTimeout, Health fails with kv.ErrStalled; once it
 // moves again, Health is fine.
 func TestHealthReportsAStalledWritePath(t *testing.T) {
 	s, err := Open(t.TempDir(), Options{WriteStallTimeout: 100 * time.Millisecond})
@@ -78,9 +80,9 @@ func TestHealthReportsAStalledWritePath(t *testing.T) {
 		t.Errorf("Health at once: %v, want nil", err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for err := s.Health(); !errors.Is(err, ErrStalled); err = s.Health() {
+	for err := s.Health(); !errors.Is(err, kv.ErrStalled); err = s.Health() {
 		if time.Now().After(deadline) {
-			t.Fatalf("Health = %v after 5s of a held write path, want ErrStalled", err)
+			t.Fatalf("Health = %v after 5s of a held write path, want kv.ErrStalled", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

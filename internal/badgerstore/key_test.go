@@ -22,10 +22,10 @@ func FuzzEncodeKey(f *testing.F) {
 	f.Fuzz(func(t *testing.T, bucket, key string) {
 		k, err := encodeKey(bucket, key)
 		isDot := func(s string) bool { return s == "." || s == ".." }
-		validBucket := bucket != "" && len(bucket) <= MaxBucketLen && !strings.ContainsFunc(bucket, func(r rune) bool {
-			return !(r < utf8.RuneSelf && isBucketByte(byte(r)))
-		}) && !isDot(bucket)
-		validKey := key != "" && len(key) <= MaxKeyLen && utf8.ValidString(key) && !slices.ContainsFunc(strings.Split(key, "/"), isDot)
+		validBucket := bucket != "" && len(bucket) <= kv.MaxBucketLen && !strings.ContainsFunc(bucket, func(r rune) bool {
+			return !(r < utf8.RuneSelf && kv.IsBucketByte(byte(r)))
+		}) && !isDot(bucket) && bucket[0] != '_'
+		validKey := key != "" && len(key) <= kv.MaxKeyLen && utf8.ValidString(key) && !slices.ContainsFunc(strings.Split(key, "/"), isDot)
 		if (err == nil) != (validBucket && validKey) {
 			t.Fatalf("encodeKey(%q, %q) err = %v; valid bucket %v, valid key %v", bucket, key, err, validBucket, validKey)
 		}

@@ -3,36 +3,64 @@ package badgerstore
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
-// MaxContentTypeLen bounds the media type stored beside a value.
-const MaxContentTypeLen = 255
+// The first byte of every stored record is its format's version, so that
+// the format can change without guessing what old records mean.
+const (
+	// recordV1: content type and value. Written by gokv before API v1;
+	// still read, with a version derived from Badger's (see versionOf).
+	recordV1 = 1
+	// recordV2: the entry's version, content type and value.
+	recordV2 = 2
+)
 
-// recordVersion is the first byte of every stored record, so that the
-// format can change later without guessing what old records mean.
-const recordVersion = 1
-
-// encodeRecord lays out a value as: version byte, uvarint length of the
-// content type, the content type, then the value bytes untouched.
-func encodeRecord(contentType string, value []byte) []byte {
-	rec := make([]byte, 0, 1+binary.MaxVarintLen16+len(contentType)+len(value))
-	rec = append(rec, recordVersion)
+// encodeRecord lays out a value as: format byte, uvarint version, uvarint
+// length of the content type, the content type, then the value bytes
+// untouched.
+func encodeRecord(version uint64, contentType string, value []byte) []byte {
+	rec := make([]byte, 0, 1+binary.MaxVarintLen64+binary.MaxVarintLen16+len(contentType)+len(value))
+	rec = append(rec, recordV2)
+	rec = binary.AppendUvarint(rec, version)
 	rec = binary.AppendUvarint(rec, uint64(len(contentType)))
 	rec = append(rec, contentType...)
 	return append(rec, value...)
 }
 
-// decodeRecord splits a record into content type and value. The value
-// aliases rec.
-func decodeRecord(rec []byte) (contentType string, value []byte, err error) {
-	if len(rec) == 0 || rec[0] != recordVersion {
-		return "", nil, fmt.Errorf("%w: unknown version", errCorruptRecord)
+// record is a decoded record. Its value aliases the encoded bytes.
+type record struct {
+	version     uint64 // 0 in a recordV1
+	contentType string
+	value       []byte
+}
+
+// decodeRecord splits a record into its parts.
+func decodeRecord(rec []byte) (record, error) {
+	if len(rec) == 0 {
+		return record{}, fmt.Errorf("%w: empty", errCorruptRecord)
 	}
-	n, size := binary.Uvarint(rec[1:])
-	if size <= 0 || n > MaxContentTypeLen || uint64(len(rec)-1-size) < n {
-		return "", nil, fmt.Errorf("%w: bad content type length", errCorruptRecord)
+	var r record
+	rest := rec[1:]
+	switch rec[0] {
+	case recordV1:
+	case recordV2:
+		v, n := binary.Uvarint(rest)
+		if n <= 0 || v == 0 {
+			return record{}, fmt.Errorf("%w: bad version", errCorruptRecord)
+		}
+		r.version = v
+		rest = rest[n:]
+	default:
+		return record{}, fmt.Errorf("%w: unknown format %d", errCorruptRecord, rec[0])
 	}
-	start := 1 + size
-	end := start + int(n)
-	return string(rec[start:end]), rec[end:], nil
+	n, size := binary.Uvarint(rest)
+	if size <= 0 || n > kv.MaxContentTypeLen || uint64(len(rest)-size) < n {
+		return record{}, fmt.Errorf("%w: bad content type length", errCorruptRecord)
+	}
+	rest = rest[size:]
+	r.contentType = string(rest[:n])
+	r.value = rest[n:]
+	return r, nil
 }

@@ -4,54 +4,68 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 func TestRecordRoundTrip(t *testing.T) {
 	tests := []struct {
+		version     uint64
 		contentType string
 		value       []byte
 	}{
-		{"", nil},
-		{"text/plain", []byte("hello")},
-		{"application/octet-stream", []byte{0, 1, 2}},
-		{string(bytes.Repeat([]byte("t"), MaxContentTypeLen)), bytes.Repeat([]byte("v"), 4096)},
+		{1, "", nil},
+		{42, "text/plain", []byte("hello")},
+		{1 << 63, "application/octet-stream", []byte{0, 1, 2}},
+		{7, string(bytes.Repeat([]byte("t"), kv.MaxContentTypeLen)), bytes.Repeat([]byte("v"), 4096)},
 	}
 	for _, tt := range tests {
-		ct, v, err := decodeRecord(encodeRecord(tt.contentType, tt.value))
-		if err != nil || ct != tt.contentType || !bytes.Equal(v, tt.value) {
-			t.Errorf("round trip of %.20q, %d bytes = %.20q, %d bytes, %v", tt.contentType, len(tt.value), ct, len(v), err)
+		r, err := decodeRecord(encodeRecord(tt.version, tt.contentType, tt.value))
+		if err != nil || r.version != tt.version || r.contentType != tt.contentType || !bytes.Equal(r.value, tt.value) {
+			t.Errorf("round trip of %d, %.20q, %d bytes = %+.20v, %v", tt.version, tt.contentType, len(tt.value), r, err)
 		}
+	}
+}
+
+// TestDecodeRecordV1 reads a record as gokv wrote them before versions:
+// an upgrade must not lose them.
+func TestDecodeRecordV1(t *testing.T) {
+	r, err := decodeRecord([]byte("\x01\x0atext/plainhello"))
+	if err != nil || r.version != 0 || r.contentType != "text/plain" || string(r.value) != "hello" {
+		t.Fatalf("decode v1 = %+v, %v", r, err)
 	}
 }
 
 func TestDecodeCorruptRecord(t *testing.T) {
 	for name, rec := range map[string][]byte{
 		"empty":             {},
-		"unknown version":   {2, 0},
-		"missing length":    {recordVersion},
-		"length past end":   {recordVersion, 10, 'a'},
-		"length over limit": append([]byte{recordVersion, 0x80, 0x02}, bytes.Repeat([]byte("t"), 256)...),
+		"unknown format":    {3, 0},
+		"missing length":    {recordV1},
+		"missing version":   {recordV2},
+		"zero version":      {recordV2, 0, 0},
+		"length past end":   {recordV2, 1, 10, 'a'},
+		"length over limit": append([]byte{recordV1, 0x80, 0x02}, bytes.Repeat([]byte("t"), 256)...),
 	} {
-		if _, _, err := decodeRecord(rec); !errors.Is(err, errCorruptRecord) {
+		if _, err := decodeRecord(rec); !errors.Is(err, errCorruptRecord) {
 			t.Errorf("%s: err = %v, want errCorruptRecord", name, err)
 		}
 	}
 }
 
+// FuzzDecodeRecord checks that no input panics and that whatever decodes
+// encodes back to the same parts.
 func FuzzDecodeRecord(f *testing.F) {
-	f.Add(encodeRecord("text/plain", []byte("v")))
-	f.Add([]byte{recordVersion, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Add(encodeRecord(9, "text/plain", []byte("v")))
+	f.Add([]byte{recordV1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		ct, v, err := decodeRecord(rec)
+		r, err := decodeRecord(rec)
 		if err != nil {
 			return
 		}
-		if len(ct) > MaxContentTypeLen {
-			t.Fatalf("decode(%q) returned a %d-byte content type", rec, len(ct))
-		}
-		ct2, v2, err := decodeRecord(encodeRecord(ct, v))
-		if err != nil || ct2 != ct || !bytes.Equal(v2, v) {
-			t.Fatalf("decode(%q) = %q, %q, which does not survive a round trip: %q, %q, %v", rec, ct, v, ct2, v2, err)
+		version := max(r.version, 1)
+		r2, err := decodeRecord(encodeRecord(version, r.contentType, r.value))
+		if err != nil || r2.version != version || r2.contentType != r.contentType || !bytes.Equal(r2.value, r.value) {
+			t.Fatalf("re-encoding %+v gave %+v, %v", r, r2, err)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -25,7 +26,7 @@ func TestGetReserving(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(fmt.Sprintf("%d bytes %s", size, tt.name), func(t *testing.T) {
 				var asked int64
-				e, err := s.GetReserving("b", "k", func(n int64) error {
+				e, err := s.Get(context.Background(), "b", "k", func(n int64) error {
 					asked = n
 					return tt.reserve
 				})

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // TestReadsSeeAcknowledgedWrites checks that shared read snapshots
@@ -46,12 +48,12 @@ func TestReadsSeeAcknowledgedWrites(t *testing.T) {
 					return
 				}
 				before := acked.Load()
-				e, err := s.Get("b", "k")
+				e, err := s.get("b", "k")
 				// The step in flight may be committed but not yet
 				// acknowledged, so it may be seen too.
 				after := acked.Load() + 1
 				switch {
-				case errors.Is(err, ErrNotFound):
+				case errors.Is(err, kv.ErrNotFound):
 					deleted := false
 					for i := before; i <= after; i++ {
 						deleted = deleted || isDelete(i)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"syscall"
+
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // Why gokv watches free space itself: Badger writes its write-ahead log,
@@ -44,7 +46,7 @@ func newSpaceGuard(dir string, minFree int64) *spaceGuard {
 }
 
 // admit returns the ops of batch there is room for. The others are
-// finished with an error wrapping ErrNoSpace.
+// finished with an error wrapping kv.ErrNoSpace.
 func (g *spaceGuard) admit(batch []*writeOp) []*writeOp {
 	free, err := g.free(g.dir)
 	if err != nil || free >= g.minFree {
@@ -53,11 +55,11 @@ func (g *spaceGuard) admit(batch []*writeOp) []*writeOp {
 	}
 	admitted := batch[:0:0]
 	for _, op := range batch {
-		if op.delete && free >= g.minFree/4 {
+		if op.onlyRemoves() && free >= g.minFree/4 {
 			admitted = append(admitted, op)
 			continue
 		}
-		op.err = fmt.Errorf("%w: %d bytes free on %s, new data needs %d", ErrNoSpace, free, g.dir, g.minFree)
+		op.err = fmt.Errorf("%w: %d bytes free on %s, new data needs %d", kv.ErrNoSpace, free, g.dir, g.minFree)
 		close(op.done)
 	}
 	if len(admitted) > 0 && g.deleted != nil {
@@ -79,7 +81,7 @@ func (g *spaceGuard) full() bool {
 // is open serves reads, and deletes once there is room again.
 const minOpenBytes = 1 << 20
 
-// checkRoomToOpen fails with ErrNoSpace when the filesystem of path (or of
+// checkRoomToOpen fails with kv.ErrNoSpace when the filesystem of path (or of
 // its nearest existing parent, before the first start) has less than
 // minOpenBytes free, so that gokv exits with a message instead of SIGBUS.
 func checkRoomToOpen(path string) error {
@@ -88,7 +90,7 @@ func checkRoomToOpen(path string) error {
 		free, err := freeBytes(dir)
 		if err == nil {
 			if free < minOpenBytes {
-				return fmt.Errorf("open database at %s: %w: %d bytes free, opening needs %d", path, ErrNoSpace, free, minOpenBytes)
+				return fmt.Errorf("open database at %s: %w: %d bytes free, opening needs %d", path, kv.ErrNoSpace, free, minOpenBytes)
 			}
 			return nil
 		}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // Options are the knobs a deployment chooses; everything else is sized for
@@ -29,19 +31,13 @@ type Options struct {
 	// Logger receives Badger's own messages; nil discards them.
 	Logger *slog.Logger
 	// MinFreeBytes is the free space on the database's filesystem below
-	// which writes of new data fail with ErrNoSpace (see space.go); 0
+	// which writes of new data fail with kv.ErrNoSpace (see space.go); 0
 	// turns the check off.
 	MinFreeBytes int64
 	// WriteStallTimeout is how long the write path may make no progress
 	// before Health reports it stalled; 0 means
 	// DefaultWriteStallTimeout.
 	WriteStallTimeout time.Duration
-}
-
-// Entry is a stored value and the media type it was stored with.
-type Entry struct {
-	ContentType string
-	Value       []byte
 }
 
 // Store is an open database. Its methods are safe for concurrent use.
@@ -102,7 +98,7 @@ func badgerOptions(path string, opts Options) badger.Options {
 // Open opens (creating if needed) the database in directory path. It
 // fails with ErrLocked, touching nothing, when another process has it
 // open, with ErrDamaged, touching nothing, when Badger would lose data
-// opening it (see preflight.go), and with ErrNoSpace when MinFreeBytes is
+// opening it (see preflight.go), and with kv.ErrNoSpace when MinFreeBytes is
 // set and the filesystem has too little room for Badger to open (see
 // checkRoomToOpen).
 func Open(path string, opts Options) (*Store, error) {
@@ -127,7 +123,7 @@ func open(path string, opts Options, bopts badger.Options) (*Store, error) {
 	db, err := badger.Open(bopts)
 	if err != nil {
 		if isCorruption(err) {
-			return nil, fmt.Errorf("open badger at %s: %w: %v", path, ErrCorrupt, err)
+			return nil, fmt.Errorf("open badger at %s: %w: %v", path, kv.ErrCorrupt, err)
 		}
 		return nil, fmt.Errorf("open badger at %s: %w", path, err)
 	}
@@ -242,8 +238,8 @@ func (s *Store) IsOpen() bool {
 	return !s.db.IsClosed()
 }
 
-// Health returns nil while the store works, an error wrapping ErrFailed
-// once the storage engine has failed, or one wrapping ErrStalled while
+// Health returns nil while the store works, an error wrapping kv.ErrFailed
+// once the storage engine has failed, or one wrapping kv.ErrStalled while
 // the write path has made no progress for longer than WriteStallTimeout.
 // Either needs a restart, so it is what liveness reports.
 func (s *Store) Health() error {
@@ -251,34 +247,28 @@ func (s *Store) Health() error {
 		return err
 	}
 	if held := s.writes.held.held(); held > s.stallTimeout {
-		return fmt.Errorf("%w: a commit or value-log GC has held the write path for %s", ErrStalled, held.Round(time.Second))
+		return fmt.Errorf("%w: a commit or value-log GC has held the write path for %s", kv.ErrStalled, held.Round(time.Second))
 	}
 	return nil
 }
 
-// Get returns the entry stored under bucket and key, or ErrNotFound.
-func (s *Store) Get(bucket, key string) (Entry, error) {
-	return s.GetReserving(bucket, key, nil)
-}
-
-// GetReserving is Get for callers that bound the memory their values
-// take: before the value is copied out of the database it calls reserve,
-// unless nil, with about the size of the stored record (the value plus at
-// most a few hundred bytes), and fails with reserve's error, having copied
-// nothing, when reserve fails. The caller releases what it reserved.
-func (s *Store) GetReserving(bucket, key string, reserve func(size int64) error) (Entry, error) {
+// Get returns the entry stored under bucket and key, or kv.ErrNotFound.
+// An expired entry is not found. When reserve is not nil Get calls it,
+// before the value is copied out of the database, with about the size of
+// the stored record (the value plus at most a few hundred bytes), and
+// fails with reserve's error, having copied nothing, when reserve fails.
+// The caller releases what it reserved.
+func (s *Store) Get(ctx context.Context, bucket, key string, reserve func(size int64) error) (kv.Entry, error) {
 	k, err := encodeKey(bucket, key)
 	if err != nil {
-		return Entry{}, err
+		return kv.Entry{}, err
 	}
-	var e Entry
-	err = s.fence.guard("get", func() error {
-		snap, err := s.snaps.acquire()
-		if err != nil {
-			return err
-		}
-		defer s.snaps.release(snap)
-		item, err := snap.txn.Get(k)
+	if err := ctx.Err(); err != nil {
+		return kv.Entry{}, err
+	}
+	var e kv.Entry
+	err = s.read("get", func(txn *badger.Txn) error {
+		item, err := txn.Get(k)
 		if err != nil {
 			return err
 		}
@@ -290,57 +280,83 @@ func (s *Store) GetReserving(bucket, key string, reserve func(size int64) error)
 			}
 		}
 		return item.Value(func(rec []byte) error {
-			if len(rec) == 0 {
-				return fmt.Errorf("key %q: %w", k, errUnreadableValue)
-			}
-			contentType, value, err := decodeRecord(rec)
+			r, err := decodeItem(item, rec)
 			if err != nil {
-				return fmt.Errorf("key %q: %w", k, err)
+				return err
 			}
 			// The record is only valid while the snapshot is held.
-			e = Entry{ContentType: contentType, Value: append([]byte(nil), value...)}
+			e = kv.Entry{
+				Value:       append([]byte(nil), r.value...),
+				ContentType: r.contentType,
+				Version:     versionOf(item, r),
+				ExpiresAt:   expiry(item),
+			}
 			return nil
 		})
 	})
 	if err != nil {
-		return Entry{}, mapError("get", err)
+		return kv.Entry{}, err
 	}
 	return e, nil
 }
 
-// Put stores e under bucket and key and reports whether the key was new.
-// When Put returns nil the write is acknowledged: it survives a crash of
-// the process, and with SyncWrites also a crash of the machine. Concurrent
-// writes are committed together (see commit.go).
-func (s *Store) Put(bucket, key string, e Entry) (created bool, err error) {
-	k, err := encodeKey(bucket, key)
-	if err != nil {
-		return false, err
-	}
-	if len(e.ContentType) > MaxContentTypeLen {
-		return false, fmt.Errorf("%w: longer than %d bytes", ErrInvalidContentType, MaxContentTypeLen)
-	}
-	op := &writeOp{key: k, rec: encodeRecord(e.ContentType, e.Value)}
-	if err := s.writes.write(op); err != nil {
-		return false, mapError("put", err)
-	}
-	return !op.existed, nil
-}
-
-// Delete removes bucket and key, or returns ErrNotFound.
-func (s *Store) Delete(bucket, key string) error {
-	k, err := encodeKey(bucket, key)
-	if err != nil {
-		return err
-	}
-	op := &writeOp{key: k, delete: true}
-	if err := s.writes.write(op); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return ErrNotFound
+// read runs fn on the current snapshot, guarded against engine failure,
+// and maps Badger's errors.
+func (s *Store) read(op string, fn func(*badger.Txn) error) error {
+	err := s.fence.guard(op, func() error {
+		snap, err := s.snaps.acquire()
+		if err != nil {
+			return err
 		}
-		return mapError("delete", err)
+		defer s.snaps.release(snap)
+		return fn(snap.txn)
+	})
+	if err != nil {
+		return mapError(op, err)
 	}
 	return nil
+}
+
+// decodeItem decodes the record of item, naming its key when it is damaged.
+func decodeItem(item *badger.Item, rec []byte) (record, error) {
+	if len(rec) == 0 {
+		return record{}, fmt.Errorf("key %q: %w", item.Key(), errUnreadableValue)
+	}
+	r, err := decodeRecord(rec)
+	if err != nil {
+		return record{}, fmt.Errorf("key %q: %w", item.Key(), err)
+	}
+	return r, nil
+}
+
+// expiry is when item expires; zero for never.
+func expiry(item *badger.Item) time.Time {
+	if at := item.ExpiresAt(); at != 0 {
+		return time.Unix(int64(at), 0)
+	}
+	return time.Time{}
+}
+
+// Apply performs ops atomically; see kv.Store. When Apply returns nil the
+// writes are acknowledged: they survive a crash of the process, and with
+// SyncWrites also a crash of the machine. Concurrent applies are
+// committed together (see commit.go).
+func (s *Store) Apply(ctx context.Context, ops []kv.Op) ([]kv.Result, error) {
+	op, err := newWriteOp(ops)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.writes.write(op); err != nil {
+		var opErr *kv.OpError
+		if errors.As(err, &opErr) {
+			return nil, err
+		}
+		return nil, mapError("apply", err)
+	}
+	return op.results, nil
 }
 
 // CollectGarbage rewrites value-log files until none is worth rewriting,
@@ -382,17 +398,17 @@ func (s *Store) RunGC(ctx context.Context, interval time.Duration, log *slog.Log
 func mapError(op string, err error) error {
 	switch {
 	case errors.Is(err, badger.ErrKeyNotFound):
-		return ErrNotFound
+		return kv.ErrNotFound
 	case errors.Is(err, badger.ErrDBClosed), errors.Is(err, badger.ErrBlockedWrites):
-		return fmt.Errorf("%s: %w", op, ErrClosed)
-	case errors.Is(err, ErrCorrupt), errors.Is(err, ErrFailed):
+		return fmt.Errorf("%s: %w", op, kv.ErrClosed)
+	case errors.Is(err, kv.ErrCorrupt), errors.Is(err, kv.ErrFailed):
 		return fmt.Errorf("%s: %w", op, err)
 	case isCorruption(err):
-		return fmt.Errorf("%s: %w: %v", op, ErrCorrupt, err)
+		return fmt.Errorf("%s: %w: %v", op, kv.ErrCorrupt, err)
 	// Badger flattens I/O errors into text, so ENOSPC is only visible as
 	// its message.
 	case errors.Is(err, syscall.ENOSPC), strings.Contains(err.Error(), syscall.ENOSPC.Error()):
-		return fmt.Errorf("%s: %w: %v", op, ErrNoSpace, err)
+		return fmt.Errorf("%s: %w: %v", op, kv.ErrNoSpace, err)
 	default:
 		return fmt.Errorf("%s: %w", op, err)
 	}

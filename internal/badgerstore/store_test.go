@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // openTestStore opens a Store in a fresh directory and closes it when the
@@ -40,8 +42,8 @@ func mustPut(t testing.TB, s *Store, bucket, key string, e Entry) bool {
 func TestPutGetDelete(t *testing.T) {
 	s := openTestStore(t, t.TempDir())
 
-	if _, err := s.Get("b", "k"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Get of a missing key: err = %v, want ErrNotFound", err)
+	if _, err := s.get("b", "k"); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("Get of a missing key: err = %v, want kv.ErrNotFound", err)
 	}
 	if created := mustPut(t, s, "b", "k", Entry{ContentType: "text/plain", Value: []byte("one")}); !created {
 		t.Error("first Put: created = false, want true")
@@ -49,7 +51,7 @@ func TestPutGetDelete(t *testing.T) {
 	if created := mustPut(t, s, "b", "k", Entry{ContentType: "application/json", Value: []byte(`"two"`)}); created {
 		t.Error("second Put: created = true, want false")
 	}
-	got, err := s.Get("b", "k")
+	got, err := s.get("b", "k")
 	if err != nil {
 		t.Fatalf("Get: %v", err)
 	}
@@ -59,11 +61,11 @@ func TestPutGetDelete(t *testing.T) {
 	if err := s.Delete("b", "k"); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	if _, err := s.Get("b", "k"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Get after Delete: err = %v, want ErrNotFound", err)
+	if _, err := s.get("b", "k"); !errors.Is(err, kv.ErrNotFound) {
+		t.Errorf("Get after Delete: err = %v, want kv.ErrNotFound", err)
 	}
-	if err := s.Delete("b", "k"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("second Delete: err = %v, want ErrNotFound", err)
+	if err := s.Delete("b", "k"); !errors.Is(err, kv.ErrNotFound) {
+		t.Errorf("second Delete: err = %v, want kv.ErrNotFound", err)
 	}
 }
 
@@ -80,7 +82,7 @@ func TestValuesAreStoredExactly(t *testing.T) {
 		mustPut(t, s, "b", name, Entry{ContentType: "application/octet-stream", Value: v})
 	}
 	for name, want := range values {
-		got, err := s.Get("b", name)
+		got, err := s.get("b", name)
 		if err != nil {
 			t.Fatalf("Get(%s): %v", name, err)
 		}
@@ -93,16 +95,16 @@ func TestValuesAreStoredExactly(t *testing.T) {
 func TestBucketsDoNotAlias(t *testing.T) {
 	s := openTestStore(t, t.TempDir())
 	mustPut(t, s, "a", "b:c", Entry{Value: []byte("bucket a")})
-	if _, err := s.Put("a:b", "c", Entry{Value: []byte("bucket a:b")}); !errors.Is(err, ErrInvalidBucket) {
-		t.Fatalf(`Put("a:b", "c"): err = %v, want ErrInvalidBucket`, err)
+	if _, err := s.Put("a:b", "c", Entry{Value: []byte("bucket a:b")}); !errors.Is(err, kv.ErrInvalidBucket) {
+		t.Fatalf(`Put("a:b", "c"): err = %v, want kv.ErrInvalidBucket`, err)
 	}
 	mustPut(t, s, "a.b", "c", Entry{Value: []byte("bucket a.b")})
-	got, err := s.Get("a", "b:c")
+	got, err := s.get("a", "b:c")
 	if err != nil || string(got.Value) != "bucket a" {
 		t.Errorf(`Get("a", "b:c") = %q, %v; want "bucket a"`, got.Value, err)
 	}
-	if _, err := s.Get("a", "b"); !errors.Is(err, ErrNotFound) {
-		t.Errorf(`Get("a", "b") = %v, want ErrNotFound: a key must not match a prefix`, err)
+	if _, err := s.get("a", "b"); !errors.Is(err, kv.ErrNotFound) {
+		t.Errorf(`Get("a", "b") = %v, want kv.ErrNotFound: a key must not match a prefix`, err)
 	}
 }
 
@@ -114,24 +116,24 @@ func TestInvalidNamesAreRejected(t *testing.T) {
 		contentType string
 		want        error
 	}{
-		{"empty bucket", "", "k", "", ErrInvalidBucket},
-		{"bucket with colon", "a:b", "k", "", ErrInvalidBucket},
-		{"bucket with slash", "a/b", "k", "", ErrInvalidBucket},
-		{"long bucket", string(bytes.Repeat([]byte("b"), MaxBucketLen+1)), "k", "", ErrInvalidBucket},
-		{"empty key", "b", "", "", ErrInvalidKey},
-		{"long key", "b", string(bytes.Repeat([]byte("k"), MaxKeyLen+1)), "", ErrInvalidKey},
-		{"key not utf-8", "b", "\xff\xfe", "", ErrInvalidKey},
-		{"long content type", "b", "k", string(bytes.Repeat([]byte("t"), MaxContentTypeLen+1)), ErrInvalidContentType},
+		{"empty bucket", "", "k", "", kv.ErrInvalidBucket},
+		{"bucket with colon", "a:b", "k", "", kv.ErrInvalidBucket},
+		{"bucket with slash", "a/b", "k", "", kv.ErrInvalidBucket},
+		{"long bucket", string(bytes.Repeat([]byte("b"), kv.MaxBucketLen+1)), "k", "", kv.ErrInvalidBucket},
+		{"empty key", "b", "", "", kv.ErrInvalidKey},
+		{"long key", "b", string(bytes.Repeat([]byte("k"), kv.MaxKeyLen+1)), "", kv.ErrInvalidKey},
+		{"key not utf-8", "b", "\xff\xfe", "", kv.ErrInvalidKey},
+		{"long content type", "b", "k", string(bytes.Repeat([]byte("t"), kv.MaxContentTypeLen+1)), kv.ErrInvalidContentType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := s.Put(tt.bucket, tt.key, Entry{ContentType: tt.contentType}); !errors.Is(err, tt.want) {
 				t.Errorf("Put: err = %v, want %v", err, tt.want)
 			}
-			if tt.want == ErrInvalidContentType {
+			if tt.want == kv.ErrInvalidContentType {
 				return
 			}
-			if _, err := s.Get(tt.bucket, tt.key); !errors.Is(err, tt.want) {
+			if _, err := s.get(tt.bucket, tt.key); !errors.Is(err, tt.want) {
 				t.Errorf("Get: err = %v, want %v", err, tt.want)
 			}
 			if err := s.Delete(tt.bucket, tt.key); !errors.Is(err, tt.want) {
@@ -155,7 +157,7 @@ func TestDataSurvivesReopen(t *testing.T) {
 	}
 	s = openTestStore(t, dir)
 	for i := range 100 {
-		got, err := s.Get("b", fmt.Sprint(i))
+		got, err := s.get("b", fmt.Sprint(i))
 		if err != nil || string(got.Value) != fmt.Sprint("v", i) || got.ContentType != "text/plain" {
 			t.Fatalf("after reopen, key %d = %q %q, %v", i, got.ContentType, got.Value, err)
 		}
@@ -175,7 +177,7 @@ func TestOpenLockedDirectory(t *testing.T) {
 	if after := listDir(t, dir); after != before {
 		t.Errorf("second Open changed the directory:\nbefore %s\nafter  %s", before, after)
 	}
-	if got, err := first.Get("b", "k"); err != nil || string(got.Value) != "kept" {
+	if got, err := first.get("b", "k"); err != nil || string(got.Value) != "kept" {
 		t.Errorf("first store after failed second Open: %q, %v", got.Value, err)
 	}
 }
@@ -216,11 +218,11 @@ func TestClosedStore(t *testing.T) {
 	if s.IsOpen() {
 		t.Error("IsOpen after Close = true")
 	}
-	if _, err := s.Get("b", "k"); !errors.Is(err, ErrClosed) {
-		t.Errorf("Get after Close: err = %v, want ErrClosed", err)
+	if _, err := s.get("b", "k"); !errors.Is(err, kv.ErrClosed) {
+		t.Errorf("Get after Close: err = %v, want kv.ErrClosed", err)
 	}
-	if _, err := s.Put("b", "k", Entry{}); !errors.Is(err, ErrClosed) {
-		t.Errorf("Put after Close: err = %v, want ErrClosed", err)
+	if _, err := s.Put("b", "k", Entry{}); !errors.Is(err, kv.ErrClosed) {
+		t.Errorf("Put after Close: err = %v, want kv.ErrClosed", err)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // Why gokv checks the value log at start: Badger opens a database whose
@@ -33,7 +35,7 @@ const (
 	vptrSize        = 12 // Fid, Len, Offset: uint32 each, native order
 )
 
-// checkValueLog fails with ErrCorrupt, naming the file, when a live key's
+// checkValueLog fails with kv.ErrCorrupt, naming the file, when a live key's
 // value lies in a value-log file that is missing or too short.
 //
 // One exception: a crash can tear the end of the newest file after the
@@ -42,7 +44,7 @@ const (
 // in any order). That batch was never acknowledged, and preflight.go has
 // accepted its torn tail, so up to one batch of keys past the end of the
 // newest file (newest as it was before Badger opened the directory and
-// started a new one) is logged, and those keys read as ErrCorrupt,
+// started a new one) is logged, and those keys read as kv.ErrCorrupt,
 // instead of refusing the start.
 func checkValueLog(db *badger.DB, dir string, newest uint32, log *slog.Logger) error {
 	torn := 0
@@ -53,7 +55,7 @@ func checkValueLog(db *badger.DB, dir string, newest uint32, log *slog.Logger) e
 		}
 		info, err := os.Stat(filepath.Join(dir, vlogName(fid)))
 		if err != nil {
-			return 0, fmt.Errorf("%w: value-log file %s: %v", ErrCorrupt, vlogName(fid), err)
+			return 0, fmt.Errorf("%w: value-log file %s: %v", kv.ErrCorrupt, vlogName(fid), err)
 		}
 		sizes[fid] = info.Size()
 		return info.Size(), nil
@@ -78,7 +80,7 @@ func checkValueLog(db *badger.DB, dir string, newest uint32, log *slog.Logger) e
 			}
 			if end > size {
 				return fmt.Errorf("%w: value-log file %s is %d bytes, key %q needs %d",
-					ErrCorrupt, vlogName(fid), size, it.Item().Key(), end)
+					kv.ErrCorrupt, vlogName(fid), size, it.Item().Key(), end)
 			}
 		}
 		if torn > 0 {

@@ -93,7 +93,7 @@ type Condition struct {
 
 // Result is what one op of an Apply did.
 type Result struct {
-	// Version is the new version of a put's key; 0 for other ops.
+	// Version is the version of a put's or a delete's write; 0 for a check.
 	Version uint64
 	// Created: a put's key did not exist before.
 	Created bool
