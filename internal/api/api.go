@@ -4,24 +4,16 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/gokv-service/gokv/internal/badgerstore"
 	"github.com/gokv-service/gokv/internal/budget"
+	"github.com/gokv-service/gokv/internal/kv"
 )
-
-// Store is the storage the handlers need.
-type Store interface {
-	// GetReserving calls reserve with about the value's size before it
-	// copies the value into memory.
-	GetReserving(bucket, key string, reserve func(size int64) error) (badgerstore.Entry, error)
-	Put(bucket, key string, e badgerstore.Entry) (created bool, err error)
-	Delete(bucket, key string) error
-}
 
 // TokenVerifier accepts or rejects a bearer token.
 type TokenVerifier interface {
@@ -30,7 +22,7 @@ type TokenVerifier interface {
 
 // Options configure the router.
 type Options struct {
-	Store    Store
+	Store    kv.Store
 	Verifier TokenVerifier
 	// Ready reports whether the server should receive traffic; /readyz
 	// answers 503 while it returns false.
@@ -50,6 +42,10 @@ type Options struct {
 	// for the client IP in logs; none by default.
 	TrustedProxies []string
 	Logger         *slog.Logger
+	// Stopping is done when the server starts to shut down: watch
+	// streams end then, so that they do not hold up the drain. Nil
+	// means never.
+	Stopping context.Context
 }
 
 // dataRoute captures the bucket and the whole rest of the path as the key,
@@ -76,11 +72,16 @@ func NewRouter(opts Options) (*gin.Engine, error) {
 	if opts.MaxInflightBytes < opts.MaxValueBytes {
 		return nil, fmt.Errorf("max in-flight bytes %d below max value bytes %d", opts.MaxInflightBytes, opts.MaxValueBytes)
 	}
+	stopping := opts.Stopping
+	if stopping == nil {
+		stopping = context.Background()
+	}
 	h := &handlers{
 		store:    opts.Store,
 		maxValue: opts.MaxValueBytes,
 		inflight: budget.New(opts.MaxInflightBytes),
 		log:      opts.Logger,
+		stopping: stopping,
 	}
 	r.Use(logRequests(opts.Logger), recoverPanics(opts.Logger), hardenResponses)
 	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not found") })
@@ -96,6 +97,10 @@ func NewRouter(opts Options) (*gin.Engine, error) {
 	r.HEAD("/readyz", readyz(opts.Ready, live))
 
 	data := r.Group("", authenticate(opts.Verifier, opts.Logger))
+	// Paths whose first segment starts with '_' are gokv's own; no
+	// bucket can be named so (kv.ValidateBucket).
+	data.GET("/_buckets", h.buckets)
+	data.POST("/_txn", h.txn)
 	data.GET(dataRoute, h.get)
 	data.HEAD(dataRoute, h.get)
 	data.POST(dataRoute, h.put)

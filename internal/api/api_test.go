@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,12 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gokv-service/gokv/internal/kv"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/gokv-service/gokv/internal/api"
 	"github.com/gokv-service/gokv/internal/apitest"
 	"github.com/gokv-service/gokv/internal/auth"
-	"github.com/gokv-service/gokv/internal/badgerstore"
 )
 
 // testServer wraps apitest's real stack with request helpers.
@@ -184,7 +186,7 @@ func TestKeyPaths(t *testing.T) {
 			if string(r.body) != tt.name {
 				t.Errorf("GET %s = %q, want %q", tt.readPath, r.body, tt.name)
 			}
-			if _, err := ts.Store.Get(tt.bucket, tt.key); err != nil {
+			if _, err := ts.Store.Get(context.Background(), tt.bucket, tt.key, nil); err != nil {
 				t.Errorf("store has no key %q in bucket %q: %v", tt.key, tt.bucket, err)
 			}
 		})
@@ -215,10 +217,10 @@ func TestBadRequests(t *testing.T) {
 		{"bucket with bad character", http.MethodGet, "/b!d/k", nil, http.StatusBadRequest},
 		{"bucket with escaped slash", http.MethodPut, "/a%2Fb/k", nil, http.StatusBadRequest},
 		{"bucket with space", http.MethodPut, "/a%20b/k", nil, http.StatusBadRequest},
-		{"bucket too long", http.MethodPut, "/" + long(badgerstore.MaxBucketLen+1) + "/k", nil, http.StatusBadRequest},
-		{"longest bucket", http.MethodPut, "/" + long(badgerstore.MaxBucketLen) + "/k", nil, http.StatusCreated},
-		{"key too long", http.MethodPut, "/b/" + long(badgerstore.MaxKeyLen+1), nil, http.StatusBadRequest},
-		{"longest key", http.MethodPut, "/b/" + long(badgerstore.MaxKeyLen), nil, http.StatusCreated},
+		{"bucket too long", http.MethodPut, "/" + long(kv.MaxBucketLen+1) + "/k", nil, http.StatusBadRequest},
+		{"longest bucket", http.MethodPut, "/" + long(kv.MaxBucketLen) + "/k", nil, http.StatusCreated},
+		{"key too long", http.MethodPut, "/b/" + long(kv.MaxKeyLen+1), nil, http.StatusBadRequest},
+		{"longest key", http.MethodPut, "/b/" + long(kv.MaxKeyLen), nil, http.StatusCreated},
 		{"key not UTF-8", http.MethodPut, "/b/%FF", nil, http.StatusBadRequest},
 		{"empty key", http.MethodPut, "/b/", nil, http.StatusBadRequest},
 		{"no key", http.MethodGet, "/b", nil, http.StatusNotFound},
@@ -391,7 +393,7 @@ func TestInvalidTrustedProxy(t *testing.T) {
 // needs a restart, /healthz and /readyz answer 503 with the reason.
 func TestLivenessNamesTheReason(t *testing.T) {
 	gin.SetMode(gin.TestMode)
-	stalled := fmt.Errorf("%w: a commit has held the write path for 31s", badgerstore.ErrStalled)
+	stalled := fmt.Errorf("%w: a commit has held the write path for 31s", kv.ErrStalled)
 	router, err := api.NewRouter(api.Options{
 		Ready:  func() bool { return true },
 		Live:   func() error { return stalled },

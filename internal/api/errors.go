@@ -6,14 +6,16 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/gokv-service/gokv/internal/badgerstore"
 	"github.com/gokv-service/gokv/internal/budget"
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // Errors that arise in this package rather than in storage.
 var (
 	errValueTooLarge = errors.New("value too large")
 	errBadBody       = errors.New("could not read request body")
+	errBadRequest    = errors.New("bad request")
+	errNotAcceptable = errors.New("not acceptable")
 )
 
 // retryAfterBusy is the Retry-After, in seconds, of a request refused for
@@ -24,6 +26,8 @@ const retryAfterBusy = "1"
 // errorBody is the JSON shape of every error response.
 type errorBody struct {
 	Error string `json:"error"`
+	// Op is the index of the failed op of a transaction.
+	Op *int `json:"op,omitempty"`
 }
 
 // fail answers a request with the status and message err maps to. Server
@@ -48,31 +52,48 @@ func (h *handlers) fail(c *gin.Context, err error) {
 // server.
 func statusOf(err error) (status int, msg string) {
 	switch {
-	case errors.Is(err, badgerstore.ErrInvalidBucket),
-		errors.Is(err, badgerstore.ErrInvalidKey),
-		errors.Is(err, badgerstore.ErrInvalidContentType):
-		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, kv.ErrInvalidBucket),
+		errors.Is(err, kv.ErrInvalidKey),
+		errors.Is(err, kv.ErrInvalidContentType),
+		errors.Is(err, kv.ErrInvalid),
+		errors.Is(err, errBadPrecondition),
+		errors.Is(err, errBadRequest):
+		return http.StatusBadRequest, opMessage(err)
 	case errors.Is(err, errBadBody):
 		return http.StatusBadRequest, errBadBody.Error()
 	case errors.Is(err, errValueTooLarge):
 		return http.StatusRequestEntityTooLarge, err.Error()
-	case errors.Is(err, badgerstore.ErrNotFound):
+	case errors.Is(err, kv.ErrConditionFailed):
+		return http.StatusPreconditionFailed, opMessage(err)
+	case errors.Is(err, kv.ErrNotFound):
 		return http.StatusNotFound, "not found"
-	case errors.Is(err, badgerstore.ErrNoSpace):
+	case errors.Is(err, errNotAcceptable):
+		return http.StatusNotAcceptable, err.Error()
+	case errors.Is(err, kv.ErrNoSpace):
 		return http.StatusInsufficientStorage, "insufficient storage"
 	case errors.Is(err, budget.ErrBusy):
 		return http.StatusServiceUnavailable, "server busy: too many bytes in flight, retry later"
-	case errors.Is(err, badgerstore.ErrClosed):
+	case errors.Is(err, kv.ErrClosed):
 		return http.StatusServiceUnavailable, "shutting down"
-	case errors.Is(err, badgerstore.ErrCorrupt):
+	case errors.Is(err, kv.ErrCorrupt):
 		// Retrying will not help; the log names the damaged file.
 		return http.StatusInternalServerError, "stored data is corrupt"
-	case errors.Is(err, badgerstore.ErrFailed):
-		// Liveness fails too, so the pod is restarted: worth a retry.
+	case errors.Is(err, kv.ErrFailed), errors.Is(err, kv.ErrUnavailable):
+		// Liveness fails too, or the backend comes back: worth a retry.
 		return http.StatusServiceUnavailable, "storage unavailable"
 	default:
 		return http.StatusInternalServerError, "internal error"
 	}
+}
+
+// opMessage is a client error's message without the op index an
+// *kv.OpError adds: the index travels in its own field.
+func opMessage(err error) string {
+	var opErr *kv.OpError
+	if errors.As(err, &opErr) {
+		return opErr.Err.Error()
+	}
+	return err.Error()
 }
 
 // abort ends the request with a JSON error body.

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/gokv-service/gokv/internal/badgerstore"
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 func TestStatusOf(t *testing.T) {
@@ -14,16 +14,16 @@ func TestStatusOf(t *testing.T) {
 		err  error
 		want int
 	}{
-		{badgerstore.ErrNotFound, http.StatusNotFound},
-		{badgerstore.ErrInvalidBucket, http.StatusBadRequest},
-		{badgerstore.ErrInvalidKey, http.StatusBadRequest},
-		{badgerstore.ErrInvalidContentType, http.StatusBadRequest},
+		{kv.ErrNotFound, http.StatusNotFound},
+		{kv.ErrInvalidBucket, http.StatusBadRequest},
+		{kv.ErrInvalidKey, http.StatusBadRequest},
+		{kv.ErrInvalidContentType, http.StatusBadRequest},
 		{errBadBody, http.StatusBadRequest},
 		{errValueTooLarge, http.StatusRequestEntityTooLarge},
-		{badgerstore.ErrNoSpace, http.StatusInsufficientStorage},
-		{badgerstore.ErrClosed, http.StatusServiceUnavailable},
-		{fmt.Errorf("get: %w", badgerstore.ErrCorrupt), http.StatusInternalServerError},
-		{fmt.Errorf("get: %w", badgerstore.ErrFailed), http.StatusServiceUnavailable},
+		{kv.ErrNoSpace, http.StatusInsufficientStorage},
+		{kv.ErrClosed, http.StatusServiceUnavailable},
+		{fmt.Errorf("get: %w", kv.ErrCorrupt), http.StatusInternalServerError},
+		{fmt.Errorf("get: %w", kv.ErrFailed), http.StatusServiceUnavailable},
 		{io.ErrUnexpectedEOF, http.StatusInternalServerError},
 	}
 	for _, tt := range tests {

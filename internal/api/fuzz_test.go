@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/gokv-service/gokv/internal/apitest"
-	"github.com/gokv-service/gokv/internal/badgerstore"
 )
 
 // FuzzHandler sends arbitrary requests to the real router over a real
@@ -20,9 +19,7 @@ func FuzzHandler(f *testing.F) {
 	// Keys that exist, so that a request that slips past authentication
 	// gets a 2xx and shows.
 	for _, key := range []string{"k", "a/b", "x y"} {
-		if _, err := ts.Store.Put("b", key, badgerstore.Entry{Value: []byte("v")}); err != nil {
-			f.Fatal(err)
-		}
+		ts.MustPut(f, "b", key, []byte("v"))
 	}
 	f.Add("PUT", "/b/k", uint8(1), "text/plain", []byte("v"))
 	f.Add("GET", "/b/k", uint8(1), "", []byte(nil))

@@ -15,8 +15,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/gokv-service/gokv/internal/badgerstore"
 	"github.com/gokv-service/gokv/internal/budget"
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // defaultContentType is stored when a write names none.
@@ -28,11 +28,15 @@ const defaultContentType = "application/octet-stream"
 const inflightWait = time.Second
 
 type handlers struct {
-	store    Store
+	store    kv.Store
 	maxValue int64
 	inflight *budget.Budget
 	log      *slog.Logger
+	stopping context.Context // done when the server shuts down
 }
+
+// expiresHeader carries when an entry with a TTL expires.
+const expiresHeader = "Gokv-Expires-At"
 
 func (h *handlers) get(c *gin.Context) {
 	bucket, key, err := target(c)
@@ -40,9 +44,17 @@ func (h *handlers) get(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
+	if key == "" {
+		h.list(c, bucket)
+		return
+	}
+	if err := kv.ValidateKey(key); err != nil {
+		h.fail(c, err)
+		return
+	}
 	var reserved int64
 	defer func() { h.inflight.Release(reserved) }()
-	e, err := h.store.GetReserving(bucket, key, func(size int64) error {
+	e, err := h.store.Get(c.Request.Context(), bucket, key, func(size int64) error {
 		if err := h.reserve(c, size); err != nil {
 			return err
 		}
@@ -53,18 +65,44 @@ func (h *handlers) get(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
+	c.Header("ETag", etag(e.Version))
+	setExpires(c, e.ExpiresAt)
+	if notModified(c.Request.Header, e.Version) {
+		c.Status(http.StatusNotModified)
+		return
+	}
 	// Set explicitly so that HEAD reports the size of the body GET sends.
 	c.Header("Content-Length", strconv.Itoa(len(e.Value)))
 	c.Data(http.StatusOK, e.ContentType, e.Value)
 }
 
+// setExpires answers when an entry expires, if it does.
+func setExpires(c *gin.Context, at time.Time) {
+	if !at.IsZero() {
+		c.Header(expiresHeader, at.UTC().Format(time.RFC3339))
+	}
+}
+
 func (h *handlers) put(c *gin.Context) {
 	bucket, key, err := target(c)
+	if err == nil {
+		err = kv.ValidateKey(key)
+	}
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
 	contentType, err := requestContentType(c.Request)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	cond, err := writeCondition(c.Request.Header)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	ttl, err := parseTTL(c.Query("ttl"))
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -76,12 +114,17 @@ func (h *handlers) put(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	created, err := h.store.Put(bucket, key, badgerstore.Entry{ContentType: contentType, Value: value})
+	res, err := h.store.Apply(c.Request.Context(), []kv.Op{{
+		Kind: kv.OpPut, Bucket: bucket, Key: key,
+		Value: value, ContentType: contentType, TTL: ttl, Cond: cond,
+	}})
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	if created {
+	c.Header("ETag", etag(res[0].Version))
+	setExpires(c, res[0].ExpiresAt)
+	if res[0].Created {
 		c.Header("Location", c.Request.URL.EscapedPath())
 		c.Status(http.StatusCreated)
 		return
@@ -89,36 +132,59 @@ func (h *handlers) put(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
+// parseTTL reads the ttl query parameter: a Go duration from kv.MinTTL
+// to kv.MaxTTL, or nothing for an entry that never expires.
+func parseTTL(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	ttl, err := time.ParseDuration(s)
+	if err != nil || ttl < kv.MinTTL || ttl > kv.MaxTTL {
+		return 0, fmt.Errorf("%w: ttl must be a duration from 1s to 87600h (10 years), like 90s or 24h", kv.ErrInvalid)
+	}
+	return ttl, nil
+}
+
 func (h *handlers) delete(c *gin.Context) {
 	bucket, key, err := target(c)
+	if err == nil {
+		err = kv.ValidateKey(key)
+	}
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	if err := h.store.Delete(bucket, key); err != nil {
+	cond, err := writeCondition(c.Request.Header)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if cond.MustNotExist {
+		h.fail(c, fmt.Errorf("%w: If-None-Match does not apply to DELETE", errBadPrecondition))
+		return
+	}
+	if _, err := h.store.Apply(c.Request.Context(), []kv.Op{{Kind: kv.OpDelete, Bucket: bucket, Key: key, Cond: cond}}); err != nil {
 		h.fail(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
 }
 
-// target returns the bucket and key a data request names. The router left
-// both escaped; each is unescaped once, as a path (so '+' is a plus sign),
-// and the key is everything after the bucket's slash.
+// target returns the bucket and key a data request names; the key is ""
+// for the bucket itself ("/bucket/"). The router left both escaped; each
+// is unescaped once, as a path (so '+' is a plus sign), and the key is
+// everything after the bucket's slash.
 func target(c *gin.Context) (bucket, key string, err error) {
 	bucket, err = url.PathUnescape(c.Param("bucket"))
 	if err != nil {
-		return "", "", fmt.Errorf("%w: bad escape sequence", badgerstore.ErrInvalidBucket)
+		return "", "", fmt.Errorf("%w: bad escape sequence", kv.ErrInvalidBucket)
 	}
-	if err := badgerstore.ValidateBucket(bucket); err != nil {
+	if err := kv.ValidateBucket(bucket); err != nil {
 		return "", "", err
 	}
 	key, err = url.PathUnescape(strings.TrimPrefix(c.Param("key"), "/"))
 	if err != nil {
-		return "", "", fmt.Errorf("%w: bad escape sequence", badgerstore.ErrInvalidKey)
-	}
-	if err := badgerstore.ValidateKey(key); err != nil {
-		return "", "", err
+		return "", "", fmt.Errorf("%w: bad escape sequence", kv.ErrInvalidKey)
 	}
 	return bucket, key, nil
 }
@@ -129,13 +195,21 @@ func requestContentType(r *http.Request) (string, error) {
 	if ct == "" {
 		return defaultContentType, nil
 	}
-	if len(ct) > badgerstore.MaxContentTypeLen {
-		return "", fmt.Errorf("%w: longer than %d bytes", badgerstore.ErrInvalidContentType, badgerstore.MaxContentTypeLen)
-	}
-	if _, _, err := mime.ParseMediaType(ct); err != nil {
-		return "", fmt.Errorf("%w: %q is not a media type", badgerstore.ErrInvalidContentType, ct)
+	if err := validMediaType(ct); err != nil {
+		return "", err
 	}
 	return ct, nil
+}
+
+// validMediaType checks a media type gokv is asked to store.
+func validMediaType(ct string) error {
+	if err := kv.ValidateContentType(ct); err != nil {
+		return err
+	}
+	if _, _, err := mime.ParseMediaType(ct); err != nil {
+		return fmt.Errorf("%w: %q is not a media type", kv.ErrInvalidContentType, ct)
+	}
+	return nil
 }
 
 // readBody reads the whole request body, refusing more than maxValue

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/gokv-service/gokv/internal/apitest"
-	"github.com/gokv-service/gokv/internal/badgerstore"
 )
 
 // BenchmarkRouter serves requests in-process, without TCP: routing, the
@@ -18,9 +17,7 @@ func BenchmarkRouter(b *testing.B) {
 	ts := apitest.Start(b)
 	value := bytes.Repeat([]byte("v"), 100)
 	for i := range 1000 {
-		if _, err := ts.Store.Put("bench", fmt.Sprint("key-", i), badgerstore.Entry{Value: value}); err != nil {
-			b.Fatal(err)
-		}
+		ts.MustPut(b, "bench", fmt.Sprint("key-", i), value)
 	}
 	for _, method := range []string{http.MethodGet, http.MethodPut} {
 		b.Run(method, func(b *testing.B) {

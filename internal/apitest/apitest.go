@@ -4,6 +4,7 @@
 package apitest
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/gokv-service/gokv/internal/api"
 	"github.com/gokv-service/gokv/internal/auth"
 	"github.com/gokv-service/gokv/internal/badgerstore"
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // Secret is the JWT secret of every test server.
@@ -74,6 +76,16 @@ func Start(t testing.TB) *Server {
 	s.URL = srv.URL
 	s.Token = MintToken(t, time.Hour)
 	return s
+}
+
+// MustPut stores value under bucket and key behind the API's back.
+func (s *Server) MustPut(t testing.TB, bucket, key string, value []byte) kv.Result {
+	t.Helper()
+	res, err := s.Store.Apply(context.Background(), []kv.Op{{Kind: kv.OpPut, Bucket: bucket, Key: key, Value: value, ContentType: "application/octet-stream"}})
+	if err != nil {
+		t.Fatalf("put %s/%s: %v", bucket, key, err)
+	}
+	return res[0]
 }
 
 // MintToken returns a token for Secret that expires after expiresIn.

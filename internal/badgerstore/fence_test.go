@@ -48,7 +48,9 @@ func TestPanicInCommitReleasesWriters(t *testing.T) {
 	c := newCommitter(nil, nil, &fence{}, &snapshots{})
 	for i := range 2 {
 		done := make(chan error, 1)
-		go func() { done <- c.write(&writeOp{ops: []kv.Op{{Kind: kv.OpPut, Bucket: "b", Key: "k"}}, keys: [][]byte{[]byte("b:k")}}) }()
+		go func() {
+			done <- c.write(&writeOp{ops: []kv.Op{{Kind: kv.OpPut, Bucket: "b", Key: "k"}}, keys: [][]byte{[]byte("b:k")}})
+		}()
 		select {
 		case err := <-done:
 			if !errors.Is(err, kv.ErrFailed) {

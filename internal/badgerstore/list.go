@@ -115,13 +115,13 @@ func (s *Store) Buckets(ctx context.Context, start string, limit int) (kv.Bucket
 				it.Next()
 				continue
 			}
-			next := append(bytes.Clone(name), afterSeparator)
 			if len(page.Names) == limit {
-				page.Next = string(name)
+				// Where this bucket's keys start: "a:" is after "a-b:".
+				page.Next = string(name) + string(separator)
 				return nil
 			}
 			page.Names = append(page.Names, string(name))
-			it.Seek(next)
+			it.Seek(append(bytes.Clone(name), afterSeparator))
 		}
 		return nil
 	})

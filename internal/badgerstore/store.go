@@ -19,6 +19,7 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/gokv-service/gokv/internal/kv"
+	"github.com/gokv-service/gokv/internal/watch"
 )
 
 // Options are the knobs a deployment chooses; everything else is sized for
@@ -45,6 +46,7 @@ type Store struct {
 	db           *badger.DB
 	writes       *committer
 	snaps        *snapshots
+	changes      *watch.Hub
 	reclaim      *reclaimer // nil without a free-space check
 	writeback    *writeback // nil with SyncWrites
 	fence        *fence
@@ -146,13 +148,18 @@ func open(path string, opts Options, bopts badger.Options) (*Store, error) {
 	}
 	space := newSpaceGuard(path, opts.MinFreeBytes)
 	snaps := newSnapshots(db)
+	// Watches may resume after any version from here on; what came
+	// before this start is not in the (in-memory) history.
+	changes := watch.NewHub(snaps.cur.Load().txn.ReadTs()<<versionShift, watch.Options{})
 	s := &Store{
 		db:           db,
 		writes:       newCommitter(db, space, f, snaps),
 		snaps:        snaps,
+		changes:      changes,
 		fence:        f,
 		stallTimeout: stall,
 	}
+	s.writes.publish = changes.Publish
 	if !opts.SyncWrites {
 		s.writeback = startWriteback(path)
 	}
@@ -226,6 +233,7 @@ func (s *Store) Close() error {
 		s.writeback.close()
 	}
 	fenced := s.fence.err()
+	s.changes.Close()
 	s.snaps.close()
 	if err := s.db.Close(); err != nil {
 		return errors.Join(fenced, fmt.Errorf("close badger: %w", err))
@@ -233,9 +241,12 @@ func (s *Store) Close() error {
 	return fenced
 }
 
-// IsOpen reports whether the database can serve requests.
-func (s *Store) IsOpen() bool {
-	return !s.db.IsClosed()
+// Ready returns nil while the store can serve requests.
+func (s *Store) Ready() error {
+	if s.db.IsClosed() {
+		return kv.ErrClosed
+	}
+	return s.Health()
 }
 
 // Health returns nil while the store works, an error wrapping kv.ErrFailed
@@ -357,6 +368,16 @@ func (s *Store) Apply(ctx context.Context, ops []kv.Op) ([]kv.Result, error) {
 		return nil, mapError("apply", err)
 	}
 	return op.results, nil
+}
+
+// Watch follows changes to bucket's keys; see kv.Store. The history it
+// resumes from is kept in memory (watch.Hub's bounds), so after a restart
+// a watch can resume only from versions written since.
+func (s *Store) Watch(ctx context.Context, bucket string, opts kv.WatchOptions) (kv.Watcher, error) {
+	if err := kv.ValidateBucket(bucket); err != nil {
+		return nil, err
+	}
+	return s.changes.Subscribe(ctx, bucket, opts)
 }
 
 // CollectGarbage rewrites value-log files until none is worth rewriting,

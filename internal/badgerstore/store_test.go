@@ -21,7 +21,7 @@ func openTestStore(t testing.TB, dir string) *Store {
 		t.Fatalf("Open(%s): %v", dir, err)
 	}
 	t.Cleanup(func() {
-		if s.IsOpen() {
+		if !errors.Is(s.Ready(), kv.ErrClosed) {
 			if err := s.Close(); err != nil {
 				t.Errorf("Close: %v", err)
 			}
@@ -215,8 +215,8 @@ func TestClosedStore(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if s.IsOpen() {
-		t.Error("IsOpen after Close = true")
+	if err := s.Ready(); !errors.Is(err, kv.ErrClosed) {
+		t.Errorf("Ready after Close = %v, want kv.ErrClosed", err)
 	}
 	if _, err := s.get("b", "k"); !errors.Is(err, kv.ErrClosed) {
 		t.Errorf("Get after Close: err = %v, want kv.ErrClosed", err)

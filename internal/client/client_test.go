@@ -28,7 +28,7 @@ func TestPutGetDelete(t *testing.T) {
 		if err != nil || string(value) != "v2" || ct != "application/json" {
 			t.Fatalf("Get(%q) = %q, %q, %v", key, value, ct, err)
 		}
-		if e, err := srv.Store.Get("b", key); err != nil || string(e.Value) != "v2" {
+		if e, err := srv.Store.Get(context.Background(), "b", key, nil); err != nil || string(e.Value) != "v2" {
 			t.Fatalf("the store has %q under %q: %v", e.Value, key, err)
 		}
 		if err := c.Delete(ctx, "b", key); err != nil {

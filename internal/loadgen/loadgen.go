@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gokv-service/gokv/internal/badgerstore"
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // Workload says which requests a run sends.
@@ -70,7 +70,7 @@ func (c Config) Validate() error {
 	if _, err := dialAddr(c.URL); err != nil {
 		return err
 	}
-	if err := badgerstore.ValidateBucket(c.Bucket); err != nil {
+	if err := kv.ValidateBucket(c.Bucket); err != nil {
 		return fmt.Errorf("bucket %q: %w", c.Bucket, err)
 	}
 	switch c.Workload {

@@ -74,7 +74,7 @@ func TestRunAgainstGokv(t *testing.T) {
 			}
 			// The values really are in the store, at the size asked for.
 			for _, i := range []int{0, cfg.Keys - 1} {
-				e, err := ts.Store.Get(cfg.Bucket, loadgen.KeyName(i))
+				e, err := ts.Store.Get(context.Background(), cfg.Bucket, loadgen.KeyName(i), nil)
 				if err != nil || len(e.Value) != tt.valueSize {
 					t.Errorf("stored %s: %d bytes, %v; want %d bytes", loadgen.KeyName(i), len(e.Value), err, tt.valueSize)
 				}

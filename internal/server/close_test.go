@@ -37,7 +37,7 @@ func TestCloseStoreIsBounded(t *testing.T) {
 			})
 			const limit = 500 * time.Millisecond
 			start := time.Now()
-			err = closeStore(store, func() {}, &gcDone, limit)
+			err = (&Server{store: store}).closeStore(func() {}, &gcDone, limit)
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 				t.Errorf("closeStore: err = %v, want %v", err, tt.wantErr)
 			}

@@ -51,77 +51,128 @@ const tokenCacheSize = 1024
 // than that deadline before Kubernetes kills it.
 const closeGrace = 5 * time.Second
 
-// Run serves gokv until ctx is done, then shuts down gracefully: /readyz
-// turns 503 at once, requests are still served for cfg.ShutdownDelay so
-// that load balancers can stop sending new ones, then the listener closes,
-// in-flight requests get up to cfg.ShutdownTimeout to finish, and the
-// store is closed. A drain that times out is logged, not an error; a
-// store that does not close cleanly, or not within closeGrace of the
-// deadline, is an error.
-func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
+// Server is gokv ready to serve: the store is open and the router built.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    *badgerstore.Store
+	http     *http.Server
+	stopping atomic.Bool
+	// stopStreams ends watch streams when the shutdown starts.
+	stopStreams context.CancelFunc
+	addr        atomic.Pointer[net.Addr]
+}
+
+// New opens the store and builds the server; Serve runs it. When New
+// fails nothing is left open.
+func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	store, err := badgerstore.Open(cfg.DBPath, badgerstore.Options{
 		SyncWrites:   cfg.SyncWrites,
 		MinFreeBytes: cfg.MinFreeBytes,
 		Logger:       log,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// Until shutdown starts, an early return closes at once.
-	deadline := time.Now()
-	var gcDone sync.WaitGroup
-	stopGC := func() {}
-	defer func() {
-		if cerr := closeStore(store, stopGC, &gcDone, time.Until(deadline)+closeGrace); cerr != nil {
-			err = errors.Join(err, cerr)
-			return
-		}
-		log.Info("database closed", "db_path", cfg.DBPath)
-	}()
+	s := &Server{cfg: cfg, log: log, store: store}
+	if err := s.build(); err != nil {
+		return nil, errors.Join(err, s.closeStore(func() {}, &sync.WaitGroup{}, closeGrace))
+	}
+	return s, nil
+}
 
-	verifier, err := auth.NewVerifier([]byte(cfg.JWTSecret), auth.VerifierOptions{
-		Issuer:      cfg.JWTIssuer,
-		Audience:    cfg.JWTAudience,
+// build makes the router and the HTTP server around the open store.
+func (s *Server) build() error {
+	verifier, err := auth.NewVerifier([]byte(s.cfg.JWTSecret), auth.VerifierOptions{
+		Issuer:      s.cfg.JWTIssuer,
+		Audience:    s.cfg.JWTAudience,
 		CacheSize:   tokenCacheSize,
-		MaxLifetime: cfg.JWTMaxLifetime,
+		MaxLifetime: s.cfg.JWTMaxLifetime,
 	})
 	if err != nil {
 		return fmt.Errorf("JWT_SECRET: %w", err)
 	}
-
-	var stopping atomic.Bool
-	gin.SetMode(cfg.GinMode)
+	streams, stopStreams := context.WithCancel(context.Background())
+	s.stopStreams = stopStreams
+	gin.SetMode(s.cfg.GinMode)
 	router, err := api.NewRouter(api.Options{
-		Store:            store,
+		Store:            s.store,
 		Verifier:         verifier,
-		Ready:            func() bool { return !stopping.Load() && store.IsOpen() },
-		Live:             store.Health,
-		MaxValueBytes:    cfg.MaxValueBytes,
-		MaxInflightBytes: cfg.MaxInflightBytes,
-		TrustedProxies:   cfg.TrustedProxies,
-		Logger:           log,
+		Ready:            func() bool { return !s.stopping.Load() && s.store.Ready() == nil },
+		Live:             s.store.Health,
+		MaxValueBytes:    s.cfg.MaxValueBytes,
+		MaxInflightBytes: s.cfg.MaxInflightBytes,
+		TrustedProxies:   s.cfg.TrustedProxies,
+		Logger:           s.log,
+		Stopping:         streams,
 	})
 	if err != nil {
 		return err
 	}
-
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
-	if err != nil {
-		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
-	}
-	// Every connection costs memory (buffers, a goroutine) for as long as
-	// it is open, idle or not; beyond MAX_CONNS new ones wait in the
-	// kernel's accept queue until one closes.
-	ln = netutil.LimitListener(ln, cfg.MaxConns)
-	srv := &http.Server{
+	s.http = &http.Server{
 		Handler:           router,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	return nil
+}
+
+// Run serves gokv on the configured host and port until ctx is done; see
+// Serve.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	s, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		err = fmt.Errorf("listen on port %d: %w", cfg.Port, err)
+		return errors.Join(err, s.closeStore(func() {}, &sync.WaitGroup{}, closeGrace))
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Addr is the address Serve listens on; nil until Serve is called.
+func (s *Server) Addr() net.Addr {
+	if a := s.addr.Load(); a != nil {
+		return *a
+	}
+	return nil
+}
+
+// Serve serves gokv on ln until ctx is done, then shuts down gracefully:
+// /readyz turns 503 at once, requests are still served for
+// cfg.ShutdownDelay so that load balancers can stop sending new ones, then
+// watch streams end, the listener closes, in-flight requests get up to
+// cfg.ShutdownTimeout to finish, and the store is closed. A drain that
+// times out is logged, not an error; a store that does not close cleanly,
+// or not within closeGrace of the deadline, is an error. Serve closes the
+// store whatever happens; call it once.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) (err error) {
+	cfg, log := s.cfg, s.log
+	addr := ln.Addr()
+	s.addr.Store(&addr)
+	// Until shutdown starts, an early return closes at once.
+	deadline := time.Now()
+	var gcDone sync.WaitGroup
+	stopGC := func() {}
+	defer func() {
+		s.stopStreams()
+		if cerr := s.closeStore(stopGC, &gcDone, time.Until(deadline)+closeGrace); cerr != nil {
+			err = errors.Join(err, cerr)
+			return
+		}
+		log.Info("database closed", "db_path", cfg.DBPath)
+	}()
+
+	// Every connection costs memory (buffers, a goroutine) for as long as
+	// it is open, idle or not; beyond MAX_CONNS new ones wait in the
+	// kernel's accept queue until one closes.
+	ln = netutil.LimitListener(ln, cfg.MaxConns)
 
 	if cfg.DebugAddr != "" {
 		stopDebug, err := serveDebug(cfg.DebugAddr, log)
@@ -134,11 +185,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 
 	gcCtx, cancelGC := context.WithCancel(context.Background())
 	stopGC = cancelGC
-	gcDone.Go(func() { store.RunGC(gcCtx, cfg.GCInterval, log) })
+	gcDone.Go(func() { s.store.RunGC(gcCtx, cfg.GCInterval, log) })
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("gokv is serving", "addr", ln.Addr().String(), "db_path", cfg.DBPath,
+	go func() { serveErr <- s.http.Serve(ln) }()
+	log.Info("gokv is serving", "addr", addr.String(), "db_path", cfg.DBPath,
 		"sync_writes", cfg.SyncWrites, "max_value_bytes", cfg.MaxValueBytes,
 		"max_inflight_bytes", cfg.MaxInflightBytes, "max_conns", cfg.MaxConns)
 
@@ -149,15 +200,19 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 	}
 
 	deadline = time.Now().Add(cfg.ShutdownDelay + cfg.ShutdownTimeout)
-	stopping.Store(true)
+	s.stopping.Store(true)
 	log.Info("shutting down: not ready any more", "delay", cfg.ShutdownDelay, "timeout", cfg.ShutdownTimeout)
 	time.Sleep(cfg.ShutdownDelay)
 
+	// A watch stream is never idle, so the drain would wait for it
+	// until its timeout: end the streams first; clients resume with
+	// Last-Event-ID on another pod.
+	s.stopStreams()
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(drainCtx); err != nil {
+	if err := s.http.Shutdown(drainCtx); err != nil {
 		log.Warn("drain timed out; closing remaining connections", "err", err)
-		if err := srv.Close(); err != nil {
+		if err := s.http.Close(); err != nil {
 			log.Warn("close connections", "err", err)
 		}
 		return nil
@@ -170,12 +225,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 // limit: a store whose engine failed may wait forever on its own locks
 // (storage's fence.go), and a shutdown must end in time all the same.
 // The goroutine left behind then ends with the process.
-func closeStore(store *badgerstore.Store, stopGC func(), gcDone *sync.WaitGroup, limit time.Duration) error {
+func (s *Server) closeStore(stopGC func(), gcDone *sync.WaitGroup, limit time.Duration) error {
 	closed := make(chan error, 1)
 	go func() {
 		stopGC()
 		gcDone.Wait()
-		closed <- store.Close()
+		closed <- s.store.Close()
 	}()
 	select {
 	case err := <-closed:

@@ -139,7 +139,7 @@ func TestShutdownSequence(t *testing.T) {
 		t.Fatalf("reopen after Run: %v", err)
 	}
 	defer s.Close()
-	if e, err := s.Get("b", "k"); err != nil || string(e.Value) != "v" {
+	if e, err := s.Get(context.Background(), "b", "k", nil); err != nil || string(e.Value) != "v" {
 		t.Errorf("after Run: %q, %v", e.Value, err)
 	}
 }
