@@ -1,4 +1,4 @@
-# gokv image: static gokv and jwt-gen on distroless, as non-root.
+# gokv image: static gokv, jwt-gen and gokvctl on distroless, as non-root.
 #
 # GO_IMAGE and BASE_IMAGE are build arguments so that the Go version is
 # bumped in one place and so that machines without a registry can build
@@ -16,15 +16,16 @@ ENV CGO_ENABLED=0 GOFLAGS=-trimpath
 # go.mod or go.sum change.
 COPY go.mod go.sum ./
 RUN go mod download && go mod verify
+COPY api ./api
 COPY cmd ./cmd
 COPY internal ./internal
 ARG VERSION=dev
 # nomsgpack leaves out Gin's MessagePack codec, which gokv never uses and
 # which is a quarter of the binary.
-RUN go build -tags nomsgpack -ldflags "-s -w -X main.version=${VERSION}" -o /out/ ./cmd/gokv ./cmd/jwt-gen
+RUN go build -tags nomsgpack -ldflags "-s -w -X main.version=${VERSION}" -o /out/ ./cmd/gokv ./cmd/jwt-gen ./cmd/gokvctl
 
 FROM ${BASE_IMAGE}
-COPY --from=build /out/gokv /out/jwt-gen /
+COPY --from=build /out/gokv /out/jwt-gen /out/gokvctl /
 USER 65532:65532
 # With the default DB_PATH (./data) a plain `docker run` keeps its data in
 # the nonroot user's home; the chart mounts a volume at DB_PATH=/data.

@@ -25,7 +25,7 @@ token: ## Print a 1h token for the dev secret (for `make run`)
 	@JWT_SECRET='$(DEV_SECRET)' go run ./cmd/jwt-gen --expires-in 1h
 
 .PHONY: build
-build: ## Build gokv and jwt-gen into ./bin, as the image has them
+build: ## Build the commands into ./bin: gokv, jwt-gen and gokvctl as the image has them, and gokv-bench
 	CGO_ENABLED=0 go build -trimpath -tags nomsgpack -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 .PHONY: test

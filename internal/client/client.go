@@ -1,5 +1,6 @@
-// Package client is a small Go client for the gokv HTTP API. `gokv check`
-// uses it to prove a deployment works end to end.
+// Package client is a small Go client for the gokv HTTP API
+// (api/openapi.yaml). `gokv check` uses it to prove a deployment works end
+// to end, and gokvctl is a command line around it.
 package client
 
 import (
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,40 +55,115 @@ func IsStatus(err error, status int) bool {
 
 // Put stores value under bucket and key and reports whether the key was new.
 func (c *Client) Put(ctx context.Context, bucket, key string, value []byte, contentType string) (created bool, err error) {
-	resp, err := c.do(ctx, http.MethodPut, path(bucket, key), bytes.NewReader(value), contentType, true)
+	r, err := c.PutWith(ctx, bucket, key, value, PutOptions{ContentType: contentType})
+	return r.Created, err
+}
+
+// PutOptions are the optional parts of a write.
+type PutOptions struct {
+	// ContentType is stored with the value; the server stores
+	// application/octet-stream when it is empty.
+	ContentType string
+	// TTL, when not 0, makes the key expire after it (1s to 10 years).
+	TTL time.Duration
+	// IfMatch, when set, is the ETag the key must have, or "*" for any:
+	// otherwise the write fails with 412.
+	IfMatch string
+	// IfNoneMatch "*" writes only a new key: otherwise the write fails
+	// with 412.
+	IfNoneMatch string
+}
+
+// PutResult is what a write did.
+type PutResult struct {
+	Created bool
+	// ETag is the key's new version as the server sent it, quoted.
+	ETag string
+	// ExpiresAt is zero when the key has no TTL.
+	ExpiresAt time.Time
+}
+
+// PutWith stores value under bucket and key. A failed condition is a
+// StatusError with status 412.
+func (c *Client) PutWith(ctx context.Context, bucket, key string, value []byte, opts PutOptions) (PutResult, error) {
+	p := path(bucket, key)
+	if opts.TTL != 0 {
+		p += "?" + url.Values{"ttl": {opts.TTL.String()}}.Encode()
+	}
+	header := http.Header{}
+	setIf(header, "Content-Type", opts.ContentType)
+	setIf(header, "If-Match", opts.IfMatch)
+	setIf(header, "If-None-Match", opts.IfNoneMatch)
+	resp, err := c.do(ctx, http.MethodPut, p, bytes.NewReader(value), header, true)
 	if err != nil {
-		return false, err
+		return PutResult{}, err
 	}
 	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusCreated:
-		return true, nil
-	case http.StatusNoContent:
-		return false, nil
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusNoContent {
+		return PutResult{}, statusError(resp)
 	}
-	return false, statusError(resp)
+	expires, err := expiresAt(resp)
+	if err != nil {
+		return PutResult{}, err
+	}
+	return PutResult{Created: resp.StatusCode == http.StatusCreated, ETag: resp.Header.Get("ETag"), ExpiresAt: expires}, nil
 }
 
 // Get returns the value stored under bucket and key and its content type.
 func (c *Client) Get(ctx context.Context, bucket, key string) (value []byte, contentType string, err error) {
-	resp, err := c.do(ctx, http.MethodGet, path(bucket, key), nil, "", true)
+	e, err := c.GetEntry(ctx, bucket, key)
+	return e.Value, e.ContentType, err
+}
+
+// Entry is a stored value with what the server says about it.
+type Entry struct {
+	Value       []byte
+	ContentType string
+	// ETag is the key's version as the server sent it, quoted.
+	ETag string
+	// ExpiresAt is zero when the key has no TTL.
+	ExpiresAt time.Time
+}
+
+// GetEntry returns the entry under bucket and key.
+func (c *Client) GetEntry(ctx context.Context, bucket, key string) (Entry, error) {
+	resp, err := c.do(ctx, http.MethodGet, path(bucket, key), nil, nil, true)
 	if err != nil {
-		return nil, "", err
+		return Entry{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, "", statusError(resp)
+		return Entry{}, statusError(resp)
 	}
-	value, err = io.ReadAll(resp.Body)
+	value, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, "", fmt.Errorf("GET %s: read body: %w", path(bucket, key), err)
+		return Entry{}, fmt.Errorf("GET %s: read body: %w", path(bucket, key), err)
 	}
-	return value, resp.Header.Get("Content-Type"), nil
+	expires, err := expiresAt(resp)
+	if err != nil {
+		return Entry{}, err
+	}
+	return Entry{Value: value, ContentType: resp.Header.Get("Content-Type"), ETag: resp.Header.Get("ETag"), ExpiresAt: expires}, nil
 }
 
 // Delete removes bucket and key.
 func (c *Client) Delete(ctx context.Context, bucket, key string) error {
-	resp, err := c.do(ctx, http.MethodDelete, path(bucket, key), nil, "", true)
+	return c.DeleteWith(ctx, bucket, key, DeleteOptions{})
+}
+
+// DeleteOptions are the optional parts of a delete.
+type DeleteOptions struct {
+	// IfMatch, when set, is the ETag the key must have, or "*" for any:
+	// otherwise the delete fails with 412.
+	IfMatch string
+}
+
+// DeleteWith removes bucket and key. A missing key is a StatusError with
+// status 404, a failed condition one with 412.
+func (c *Client) DeleteWith(ctx context.Context, bucket, key string, opts DeleteOptions) error {
+	header := http.Header{}
+	setIf(header, "If-Match", opts.IfMatch)
+	resp, err := c.do(ctx, http.MethodDelete, path(bucket, key), nil, header, true)
 	if err != nil {
 		return err
 	}
@@ -100,7 +177,7 @@ func (c *Client) Delete(ctx context.Context, bucket, key string) error {
 // GetWithoutToken sends a GET with no credentials; a secured server
 // answers 401.
 func (c *Client) GetWithoutToken(ctx context.Context, bucket, key string) error {
-	resp, err := c.do(ctx, http.MethodGet, path(bucket, key), nil, "", false)
+	resp, err := c.do(ctx, http.MethodGet, path(bucket, key), nil, nil, false)
 	if err != nil {
 		return err
 	}
@@ -111,7 +188,7 @@ func (c *Client) GetWithoutToken(ctx context.Context, bucket, key string) error 
 // WaitReady polls /readyz every interval until it answers 200 or ctx ends.
 func (c *Client) WaitReady(ctx context.Context, interval time.Duration) error {
 	for {
-		resp, err := c.do(ctx, http.MethodGet, "/readyz", nil, "", false)
+		resp, err := c.do(ctx, http.MethodGet, "/readyz", nil, nil, false)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -127,14 +204,13 @@ func (c *Client) WaitReady(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-func (c *Client) do(ctx context.Context, method, p string, body io.Reader, contentType string, withToken bool) (*http.Response, error) {
+// do sends a request for path p, which is escaped and may carry a query.
+func (c *Client) do(ctx context.Context, method, p string, body io.Reader, header http.Header, withToken bool) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+p, body)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, p, err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
+	maps.Copy(req.Header, header)
 	if withToken {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -145,6 +221,26 @@ func (c *Client) do(ctx context.Context, method, p string, body io.Reader, conte
 	return resp, nil
 }
 
+func setIf(h http.Header, name, value string) {
+	if value != "" {
+		h.Set(name, value)
+	}
+}
+
+// expiresAt returns the time of the response's Gokv-Expires-At header,
+// zero when it has none.
+func expiresAt(resp *http.Response) (time.Time, error) {
+	v := resp.Header.Get("Gokv-Expires-At")
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s %s: bad Gokv-Expires-At: %w", resp.Request.Method, resp.Request.URL.EscapedPath(), err)
+	}
+	return t, nil
+}
+
 // path escapes bucket and key into a request path. Escaping the key whole,
 // slashes included, names exactly the same key as leaving them.
 func path(bucket, key string) string {
@@ -152,14 +248,26 @@ func path(bucket, key string) string {
 }
 
 func statusError(resp *http.Response) error {
-	var body struct {
-		Error string `json:"error"`
-	}
+	se, _ := readError(resp)
+	return se
+}
+
+// errorBody is the JSON of every error answer.
+type errorBody struct {
+	Error string `json:"error"`
+	// Op is the failed op's index in a transaction's 409.
+	Op *int `json:"op"`
+}
+
+// readError reads an error answer's body. A body that is not the JSON
+// error shape (a proxy's page) is shown as the message, trimmed.
+func readError(resp *http.Response) (*StatusError, errorBody) {
+	var body errorBody
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	if json.Unmarshal(b, &body) != nil {
-		body.Error = strings.TrimSpace(string(b))
+		body = errorBody{Error: strings.TrimSpace(string(b))}
 	}
-	return &StatusError{Method: resp.Request.Method, Path: resp.Request.URL.EscapedPath(), Status: resp.StatusCode, Message: body.Error}
+	return &StatusError{Method: resp.Request.Method, Path: resp.Request.URL.EscapedPath(), Status: resp.StatusCode, Message: body.Error}, body
 }
 
 // TokenFromEnv returns the token a client tool should send: $GOKV_TOKEN
