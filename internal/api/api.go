@@ -11,6 +11,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	apispec "github.com/gokv-service/gokv/api"
+
 	"github.com/gokv-service/gokv/internal/budget"
 	"github.com/gokv-service/gokv/internal/kv"
 )
@@ -95,6 +97,9 @@ func NewRouter(opts Options) (*gin.Engine, error) {
 	r.HEAD("/healthz", healthz(live))
 	r.GET("/readyz", readyz(opts.Ready, live))
 	r.HEAD("/readyz", readyz(opts.Ready, live))
+	// The contract is public: clients and tools read it before they
+	// have a token.
+	r.GET("/_openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", apispec.Spec) })
 
 	data := r.Group("", authenticate(opts.Verifier, opts.Logger))
 	// Paths whose first segment starts with '_' are gokv's own; no

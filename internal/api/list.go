@@ -37,10 +37,11 @@ type bucketsBody struct {
 	NextCursor string   `json:"next_cursor,omitempty"`
 }
 
-// list answers GET /{bucket}/: a page of the bucket's keys, or, with
-// ?watch=true, a stream of its changes.
+// list answers GET and HEAD /{bucket}/: a page of the bucket's keys, or,
+// for a GET with ?watch=true, a stream of its changes.
 func (h *handlers) list(c *gin.Context, bucket string) {
-	if c.Query("watch") == "true" {
+	// A HEAD has no body to stream into.
+	if c.Query("watch") == "true" && c.Request.Method == http.MethodGet {
 		h.watch(c, bucket)
 		return
 	}

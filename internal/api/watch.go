@@ -61,15 +61,9 @@ func (h *handlers) watch(c *gin.Context, bucket string) {
 		h.fail(c, err)
 		return
 	}
+	// The server's write timeout is for ordinary requests: a stream
+	// lives on, with a deadline per write instead (stream.write).
 	rc := http.NewResponseController(c.Writer)
-	// The server's read and write timeouts are for ordinary requests;
-	// a stream lives on, with a deadline per write instead. (The read
-	// deadline matters too: when it passes, net/http cancels the
-	// request's context.)
-	if err := rc.SetReadDeadline(time.Time{}); err != nil {
-		h.fail(c, fmt.Errorf("watch: clear read deadline: %w", err))
-		return
-	}
 	c.Header("Content-Type", "text/event-stream")
 	c.Header("Cache-Control", "no-cache")
 	// nginx buffers responses unless told not to.

@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -36,28 +35,24 @@ func testConfig(t testing.TB) config.Config {
 	}
 }
 
-// addrWriter passes the address from the "gokv is serving" log line on.
-type addrWriter struct{ addr chan string }
-
-func (w addrWriter) Write(p []byte) (int, error) {
-	var line struct{ Msg, Addr string }
-	if json.Unmarshal(p, &line) == nil && line.Msg == "gokv is serving" {
-		w.addr <- line.Addr
-	}
-	return len(p), nil
-}
-
-// runServer starts Run and returns its base URL, a function that stops it,
-// and the channel its result arrives on.
+// runServer starts a server with cfg on a loopback port and returns its
+// base URL, a function that stops it, and the channel Serve's result
+// arrives on.
 func runServer(t *testing.T, cfg config.Config) (url string, stop context.CancelFunc, result chan error) {
 	t.Helper()
-	w := addrWriter{addr: make(chan string, 1)}
-	log := slog.New(slog.NewJSONHandler(w, nil))
+	srv, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	result = make(chan error, 1)
 	done := make(chan struct{})
 	go func() {
-		result <- Run(ctx, cfg, log)
+		result <- srv.Serve(ctx, ln)
 		close(done)
 	}()
 	t.Cleanup(func() {
@@ -65,19 +60,13 @@ func runServer(t *testing.T, cfg config.Config) (url string, stop context.Cancel
 		select {
 		case <-done:
 		case <-time.After(30 * time.Second):
-			t.Error("Run did not return")
+			t.Error("Serve did not return")
 		}
 	})
-	select {
-	case addr := <-w.addr:
-		_, port, _ := net.SplitHostPort(addr)
-		return "http://127.0.0.1:" + port, stop, result
-	case err := <-result:
-		t.Fatalf("Run returned before serving: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not start serving")
+	for srv.Addr() == nil {
+		time.Sleep(time.Millisecond)
 	}
-	return "", nil, nil
+	return "http://" + srv.Addr().String(), stop, result
 }
 
 func status(t *testing.T, method, url, token string, body io.Reader) int {
@@ -256,4 +245,43 @@ func readStatus(t *testing.T, c net.Conn, limit time.Duration) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestWatchEndsOnShutdown: an open watch stream, which is never idle, ends
+// when the shutdown starts draining instead of holding the drain until
+// its timeout.
+func TestWatchEndsOnShutdown(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ShutdownTimeout = time.Minute
+	url, stop, result := runServer(t, cfg)
+	token, err := auth.Mint([]byte(testSecret), auth.Claims{ExpiresIn: time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, url+"/b/?watch=true", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("watch: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, resp.Body)
+		ended <- err
+	}()
+
+	stop()
+	select {
+	case err := <-result:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(cfg.ShutdownTimeout / 2):
+		t.Fatal("an open watch held up the shutdown")
+	}
+	if err := <-ended; err != nil {
+		t.Errorf("the stream ended with %v, want a clean end", err)
+	}
 }
