@@ -170,7 +170,7 @@ type Watcher interface {
 	// Events delivers changes in version order. It is closed when the
 	// watch ends, after which Err says why.
 	Events() <-chan Event
-	// Err is ErrHistoryGone when the watcher fell so far behind that
+	// Err wraps ErrHistoryGone when the watcher fell so far behind that
 	// changes were dropped (the client must list again), ErrClosed when
 	// the store closed, or the context's error.
 	Err() error
