@@ -21,7 +21,7 @@ import (
 // "Memory budget"): what the kernel cannot reclaim, so what the container's
 // memory limit must hold. Badger's memory-mapped file pages are not in it.
 func memoryBudget(maxValue, maxInflight int64, conns int) int64 {
-	const base, perConn = 64 << 20, 32 << 10
+	const base, perConn = 72 << 20, 32 << 10
 	return base + 2*maxInflight + 2*maxValue + int64(conns)*perConn
 }
 

@@ -1,6 +1,6 @@
 // Package check proves that a running gokv works end to end: it refuses a
 // request without a token, and with one it writes, reads back, replaces
-// and deletes a fresh key. helm test runs it as `gokv check`.
+// (with If-Match), lists and deletes a fresh key. helm test runs it as `gokv check`.
 package check
 
 import (
@@ -43,17 +43,36 @@ func RoundTrip(ctx context.Context, c *client.Client, bucket string, out io.Writ
 	}
 	fmt.Fprintf(out, "ok   GET %s/%s returned the bytes and content type written\n", bucket, key)
 
-	created, err = c.Put(ctx, bucket, key, replacement, contentType)
+	first, err := c.GetEntry(ctx, bucket, key)
 	if err != nil {
-		return fmt.Errorf("replace: %w", err)
+		return fmt.Errorf("read the ETag: %w", err)
 	}
-	if created {
+	res, err := c.PutWith(ctx, bucket, key, replacement, client.PutOptions{ContentType: contentType, IfMatch: first.ETag})
+	if err != nil {
+		return fmt.Errorf("replace with If-Match: %w", err)
+	}
+	if res.Created {
 		return fmt.Errorf("replacing %s/%s answered 201, want 204", bucket, key)
 	}
 	if err := expectValue(ctx, c, bucket, key, replacement); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "ok   PUT %s/%s replaced the value\n", bucket, key)
+	fmt.Fprintf(out, "ok   PUT %s/%s with If-Match replaced the value\n", bucket, key)
+
+	_, err = c.PutWith(ctx, bucket, key, value, client.PutOptions{ContentType: contentType, IfMatch: first.ETag})
+	if !client.IsStatus(err, http.StatusPreconditionFailed) {
+		return fmt.Errorf("a write with a stale If-Match was not refused with 412: %w", err)
+	}
+	fmt.Fprintln(out, "ok   a write with a stale If-Match refused with 412")
+
+	page, err := c.List(ctx, bucket, client.ListOptions{Prefix: key})
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	if len(page.Items) != 1 || page.Items[0].Key != key || page.Items[0].ETag != res.ETag {
+		return fmt.Errorf("listing %s/ with prefix %s: got %+v, want the key with ETag %s", bucket, key, page.Items, res.ETag)
+	}
+	fmt.Fprintf(out, "ok   GET %s/?prefix=%s listed the key\n", bucket, key)
 
 	if err := c.Delete(ctx, bucket, key); err != nil {
 		return fmt.Errorf("delete: %w", err)

@@ -23,8 +23,8 @@ func TestRoundTripPassesOnAWorkingServer(t *testing.T) {
 	if err := check.RoundTrip(context.Background(), client.New(srv.URL, srv.Token, nil), "gokv-check", &out); err != nil {
 		t.Fatalf("RoundTrip: %v\n%s", err, out.String())
 	}
-	if n := strings.Count(out.String(), "ok   "); n != 5 {
-		t.Errorf("%d steps reported ok, want 5:\n%s", n, out.String())
+	if n := strings.Count(out.String(), "ok   "); n != 7 {
+		t.Errorf("%d steps reported ok, want 7:\n%s", n, out.String())
 	}
 }
 
