@@ -62,33 +62,6 @@ func TestSpecIsOpenAPI31(t *testing.T) {
 	}
 }
 
-// TestOperations pins the routes of API v1, HEAD included, so that a path
-// or method dropped from the spec by accident shows here.
-func TestOperations(t *testing.T) {
-	got, err := api.Operations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []api.Operation{
-		{"GET", "/_buckets"},
-		{"GET", "/_openapi.yaml"},
-		{"POST", "/_txn"},
-		{"GET", "/healthz"},
-		{"HEAD", "/healthz"},
-		{"GET", "/readyz"},
-		{"HEAD", "/readyz"},
-		{"GET", "/{bucket}/"},
-		{"DELETE", "/{bucket}/{key}"},
-		{"GET", "/{bucket}/{key}"},
-		{"HEAD", "/{bucket}/{key}"},
-		{"POST", "/{bucket}/{key}"},
-		{"PUT", "/{bucket}/{key}"},
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("Operations() =\n%v\nwant\n%v", got, want)
-	}
-}
-
 func TestEveryOperationHasAResponse(t *testing.T) {
 	doc := decode(t)
 	for name, o := range operations(t, doc) {

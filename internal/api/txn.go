@@ -40,9 +40,9 @@ type txnResult struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
-// maxTxnBody bounds the body of a transaction: kv.MaxApplyLen of values in
+// maxTxnBody bounds the body of a transaction: kv.MaxTxnValueBytes of values in
 // base64 plus room for the JSON around them.
-var maxTxnBody = int64(base64.StdEncoding.EncodedLen(kv.MaxApplyLen)) + 1<<20
+var maxTxnBody = int64(base64.StdEncoding.EncodedLen(kv.MaxTxnValueBytes)) + 1<<20
 
 // txn answers POST /_txn: every op or none. A body is held twice while it
 // is decoded (the JSON and the values), so that is what it reserves of
@@ -123,8 +123,8 @@ func (h *handlers) parseTxn(body []byte) ([]kv.Op, error) {
 		ops[i] = op
 		values += len(o.Value)
 	}
-	if values > kv.MaxApplyLen {
-		return nil, fmt.Errorf("%w: a transaction holds at most %d bytes of values", errValueTooLarge, kv.MaxApplyLen)
+	if values > kv.MaxTxnValueBytes {
+		return nil, fmt.Errorf("%w: a transaction holds at most %d bytes of values", errValueTooLarge, kv.MaxTxnValueBytes)
 	}
 	return ops, nil
 }

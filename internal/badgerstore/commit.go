@@ -47,7 +47,6 @@ func newWriteOp(ops []kv.Op) (*writeOp, error) {
 		return nil, fmt.Errorf("%w: 1 to %d ops in one apply, not %d", kv.ErrInvalid, kv.MaxOps, len(ops))
 	}
 	op := &writeOp{ops: ops, keys: make([][]byte, len(ops))}
-	values := 0
 	for i, o := range ops {
 		k, err := encodeKey(o.Bucket, o.Key)
 		if err == nil {
@@ -57,11 +56,7 @@ func newWriteOp(ops []kv.Op) (*writeOp, error) {
 			return nil, &kv.OpError{Index: i, Err: err}
 		}
 		op.keys[i] = k
-		values += len(o.Value)
 		op.size += len(k) + len(o.Value) + len(o.ContentType)
-	}
-	if values > kv.MaxApplyLen {
-		return nil, fmt.Errorf("%w: %d bytes of values in one apply, the limit is %d", kv.ErrInvalid, values, kv.MaxApplyLen)
 	}
 	return op, nil
 }

@@ -1,9 +1,13 @@
 package badgerstore
 
 import (
+	"context"
+
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/gokv-service/gokv/internal/kv"
 )
@@ -68,4 +72,31 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("re-encoding %+v gave %+v, %v", r, r2, err)
 		}
 	})
+}
+
+// TestRecordsFromBeforeVersions: entries written before records carried a
+// version (format 1) read back with a version of their own, which a
+// conditional write can name, and every later write's version is greater.
+func TestRecordsFromBeforeVersions(t *testing.T) {
+	s := openTestStore(t, t.TempDir())
+	old := []byte("\x01\x0atext/plainhello")
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("b:old"), old) }); err != nil {
+		t.Fatal(err)
+	}
+	s.snaps.refresh()
+	e, err := s.get("b", "old")
+	if err != nil || string(e.Value) != "hello" || e.ContentType != "text/plain" || e.Version == 0 {
+		t.Fatalf("format-1 entry reads as %+v, %v", e, err)
+	}
+	page, err := s.List(context.Background(), "b", kv.ListOptions{Limit: 10})
+	if err != nil || len(page.Items) != 1 || page.Items[0].Version != e.Version {
+		t.Fatalf("format-1 entry lists as %+v, %v; want version %d", page.Items, err, e.Version)
+	}
+	res, err := s.Apply(context.Background(), []kv.Op{{Kind: kv.OpPut, Bucket: "b", Key: "old", Value: []byte("new"), Cond: kv.Condition{IfMatch: e.Version}}})
+	if err != nil {
+		t.Fatalf("conditional write naming the format-1 version: %v", err)
+	}
+	if res[0].Version <= e.Version {
+		t.Fatalf("new version %d not above the format-1 entry's %d", res[0].Version, e.Version)
+	}
 }

@@ -107,11 +107,13 @@ const (
 	MaxTTL = 10 * 365 * 24 * time.Hour
 )
 
-// Bounds of one Apply.
-const (
-	MaxOps      = 128
-	MaxApplyLen = 8 << 20 // bytes of values
-)
+// MaxOps bounds the ops of one Apply.
+const MaxOps = 128
+
+// MaxTxnValueBytes bounds the values of one transaction of the API. A
+// store takes single values up to the server's MAX_VALUE_BYTES, so it
+// does not enforce this itself.
+const MaxTxnValueBytes = 8 << 20
 
 // ListOptions choose a page of a listing.
 type ListOptions struct {
