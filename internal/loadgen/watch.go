@@ -68,6 +68,10 @@ func (r WatchResult) Failed() bool {
 // maxProblems bounds WatchResult.Problems.
 const maxProblems = 10
 
+// maxLatencySamples bounds the writes whose delivery latency a run
+// measures (8 bytes each).
+const maxLatencySamples = 1 << 22
+
 // drainTimeout is how long watchers get, after the last write, to receive
 // its event.
 const drainTimeout = 10 * time.Second
@@ -103,11 +107,15 @@ func RunWatch(ctx context.Context, cfg Config) (WatchResult, error) {
 	res.ConnectSecs = time.Since(start).Seconds()
 
 	// The writer fills sent[i] with the time key-i was sent, relative to
-	// t0, for the watchers' latency; it stores only as many as a run at
-	// the rate can write, and watchers skip the latency of later ones.
-	capacity := int64(cfg.Rate*cfg.Duration.Seconds()) + 1
+	// t0, for the watchers' latency; it stores only as many as the run
+	// can write, at most maxLatencySamples, and watchers skip the latency
+	// of later ones.
+	capacity := int64(maxLatencySamples)
+	if cfg.Duration > 0 {
+		capacity = min(capacity, int64(cfg.Rate*cfg.Duration.Seconds())+1)
+	}
 	if cfg.Requests > 0 {
-		capacity = cfg.Requests
+		capacity = min(capacity, cfg.Requests)
 	}
 	run := &watchRun{sent: make([]atomic.Int64, capacity), t0: time.Now(), finished: make(chan struct{})}
 	cpuStart := cpuTime()
