@@ -55,11 +55,11 @@ fuzz: ## Run every fuzz target for FUZZTIME executions or duration (default 1000
 	hack/fuzz.sh $(FUZZTIME)
 
 .PHONY: bench
-bench: ## gokv vs the ceiling with gokv-bench and wrk: throughput, p99, durable writes, RSS, cold start (~9 min)
+bench: ## gokv vs the ceiling with gokv-bench and wrk: throughput, p99, durable writes, RSS, cold start, API v1 (~13 min)
 	hack/bench.sh
 
 .PHONY: bench-go
-bench-go: ## Go benchmarks of the hot paths (auth, routing, storage, whole stack)
+bench-go: ## Go benchmarks of the hot paths (auth, routing, storage, listing 1M keys, transactions, whole stack)
 	go test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: soak

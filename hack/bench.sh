@@ -7,17 +7,24 @@
 # by wrk (an independent load generator, bench/wrk.lua), with p99 beside the
 # ceiling's; durable writes (SYNC_WRITES=true) against the ceiling, with
 # fsyncs per second next to the disk's own rate; group commit (1 vs 32
-# clients); RSS at 100k keys under the mixed load; cold start to ready.
+# clients); RSS at 100k keys under the mixed load; cold start to ready;
+# and API v1: listing pages of a 1M-key bucket and the full walk of it (Go
+# benchmarks of internal/badgerstore), 1000 watchers of one bucket under a
+# steady PUT load (every event to every watcher, in order; gokv's RSS),
+# transactions of 128 puts against single PUTs.
 #
 # Servers run on CPU 0 and the load generators on CPU 1 (taskset). With one
 # core both share it: ratios still compare like with like, absolute numbers
 # are lower. Every cell gets a fresh server and database.
 # Environment: BENCH_DURATION (10s a cell), BENCH_CONCURRENCY (32),
 # BENCH_OUT (a directory to keep every result and log in), BENCH_PARTS
-# (which tables: "matrix sync group rss cold"), BENCH_CELLS (matrix cells,
+# (which tables: "matrix sync group rss cold list watch txn"; with 6 s
+# cells about 5, 1, 0.5, 0.5, 0.5, 1.5, 0.5 and 1 min), BENCH_CELLS (matrix cells,
 # "get-100 get-4096 put-100 put-4096 mixed-100 mixed-4096"), BENCH_TOOLS
 # ("gokv-bench wrk"), BENCH_GOKV (a gokv binary to measure instead of this
-# tree's, e.g. one built from an earlier commit for a before/after).
+# tree's, e.g. one built from an earlier commit for a before/after),
+# BENCH_WATCHERS (1000) and BENCH_WATCH_RATES ("50 200" PUT/s) for the watch part,
+# BENCH_LIST_KEYS (1000000) for the list part.
 # Needs go, jq, curl, taskset (util-linux), wrk and perf (installed from apt
 # when missing). Measure on a quiet machine.
 set -euo pipefail
@@ -27,7 +34,7 @@ cd "$GOKV_HACK_DIR/.."
 
 duration=${BENCH_DURATION:-10s}
 concurrency=${BENCH_CONCURRENCY:-32}
-parts=${BENCH_PARTS:-matrix sync group rss cold}
+parts=${BENCH_PARTS:-matrix sync group rss cold list watch txn}
 cells=${BENCH_CELLS:-get-100 get-4096 put-100 put-4096 mixed-100 mixed-4096}
 tools=${BENCH_TOOLS:-gokv-bench wrk}
 for tool in go jq curl taskset; do
@@ -351,5 +358,118 @@ if part cold; then
   printf '| 1M keys of 100 B, after a clean shutdown | %d | < 3000: %s |\n' "$full_ms" "$( ((full_ms < 3000)) && echo ok || echo MISSED)"
   printf '| 1M keys of 100 B, after kill -9 | %d | |\n' "$crash_ms"
 fi
+# bench_field LINE UNIT: the number before UNIT in a line of go test -bench.
+bench_field() {
+  awk -v unit="$2" '{for (i = 2; i <= NF; i++) if ($i == unit) print $(i - 1)}' <<<"$1"
+}
+
+# go_bench NAME PATTERN [GO TEST FLAG...]: run internal/badgerstore's
+# benchmarks matching PATTERN on the servers' CPU; output in $out/NAME.txt.
+go_bench() {
+  local name=$1 pattern=$2
+  shift 2
+  "${server_cpu[@]}" go test -run '^$' -bench "$pattern" -benchmem "$@" ./internal/badgerstore \
+    >"$out/$name.txt" 2>&1 || die "go test -bench $pattern failed: $(tail -20 "$out/$name.txt")"
+}
+
+if part list; then
+  list_keys=${BENCH_LIST_KEYS:-1000000}
+  log "listing: Go benchmarks, a bucket of $list_keys keys of 100 B, pages of 1000"
+  GOKV_BENCH_LIST_KEYS=$list_keys go_bench list '^BenchmarkList' -benchtime 2s
+  printf '\n| listing, %s keys of 100 B, pages of 1000 (Go benchmark, one core) | ms per page | keys/s | allocs per page |\n' "$list_keys"
+  printf '|---|---:|---:|---:|\n'
+  for at in start middle end; do
+    line=$(grep "^BenchmarkListPage/$at" "$out/list.txt")
+    printf '| one page, cursor at the %s | %.3f | %.0f | %s |\n' "$at" \
+      "$(jq -n "$(bench_field "$line" ns/op) / 1e6")" "$(bench_field "$line" keys/s)" "$(bench_field "$line" allocs/op)"
+  done
+  line=$(grep '^BenchmarkListWalk' "$out/list.txt")
+  pages=$(((list_keys + 999) / 1000))
+  printf '| full walk, %d pages: the mean page | %.3f | %.0f | %.0f |\n' "$pages" \
+    "$(jq -n "$(bench_field "$line" ns/page) / 1e6")" "$(bench_field "$line" keys/s)" \
+    "$(jq -n "$(bench_field "$line" allocs/op) / $pages")"
+  first=$(bench_field "$line" first-tenth-ns/page)
+  last=$(bench_field "$line" last-tenth-ns/page)
+  printf '| full walk: the first / last tenth of the pages | %.3f / %.3f | | |\n' \
+    "$(jq -n "$first / 1e6")" "$(jq -n "$last / 1e6")"
+  printf '\nThe full walk took %.2f s. A deep page costing at most 1.5x a first one: %s.\n' \
+    "$(jq -n "$(bench_field "$line" ns/op) / 1e9")" \
+    "$(jq -rn --argjson f "$first" --argjson l "$last" 'if $l <= 1.5 * $f then "ok" else "MISSED" end')"
+fi
+
+if part watch; then
+  watchers=${BENCH_WATCHERS:-1000}
+  printf '\n| watch: %s watchers of one bucket, PUT 100 B for %s at | PUTs answered | events delivered | watchers with every event in order / missed / reset | PUT sent to event received, p50 / p99 ms | gokv VmHWM MiB | gokv VmRSS at the end MiB | gokv CPU |\n' "$watchers" "$duration"
+  printf '|---|---:|---:|---|---|---:|---:|---:|\n'
+  for rate in ${BENCH_WATCH_RATES:-50 200}; do
+    name=gokv-watch-$rate
+    log "$name: $watchers watchers, PUTs of 100 B at $rate/s for $duration"
+    # Every watch holds a connection: MAX_CONNS must let them all in.
+    start_gokv "$name" "$work/db-watch" SYNC_WRITES=false MAX_CONNS=$((watchers + 64))
+    c0=$(cpu_ticks "$pid")
+    t0=$(date +%s%N)
+    "${client_cpu[@]}" "$work/bin/gokv-bench" -url "$url" -json -progress 0 -workload watch -watchers "$watchers" \
+      -rate "$rate" -value-size 100 -duration "$duration" >"$out/$name.json" ||
+      log "gokv-bench watch reported a failure (the table shows it)"
+    [[ -s $out/$name.json ]] || die "gokv-bench watch gave no result"
+    t1=$(date +%s%N)
+    c1=$(cpu_ticks "$pid")
+    hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
+    rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+    stop "$pid"
+    rm -rf "$work/db-watch"
+    printf '| %s/s | %s in %.1f s: %.0f/s | %.0f/s | %s / %s / %s (%s) | %.1f / %.1f | %.1f (≤ 150 %s) | %.1f | %.0f%% |\n' "$rate" \
+      "$(field "$name" .writes)" "$(field "$name" .write_seconds)" "$(field "$name" .writes_per_second)" \
+      "$(field "$name" .events_per_second)" \
+      "$(field "$name" .watchers_complete)" "$(field "$name" .watchers_missed)" "$(field "$name" .watchers_reset)" \
+      "$(field "$name" 'if .watchers_complete == .watchers and .write_errors == 0 then "ok" else "MISSED" end')" \
+      "$(field "$name" .delivery_latency_ms.p50)" "$(field "$name" .delivery_latency_ms.p99)" \
+      "$(jq -n "$hwm / 1024")" "$( ((hwm <= 150 * 1024)) && echo ok || echo MISSED)" "$(jq -n "$rss / 1024")" \
+      "$(jq -n "100 * $((c1 - c0)) / $(getconf CLK_TCK) / ($((t1 - t0)) / 1e9)")"
+  done
+  printf '\nOne writer pipelines its PUTs on one connection at the rate, whether or not gokv keeps up; "PUTs answered" is the rate gokv took them at.\n'
+  for rate in ${BENCH_WATCH_RATES:-50 200}; do
+    field "gokv-watch-$rate" '.problems // [] | .[] | "problem: " + .'
+  done
+fi
+
+if part txn; then
+  printf '\n| %s connections unless said, 100 B values, random keys of 10k | SYNC_WRITES | req/s | puts/s | p50 / p99 ms | gokv CPU |\n' "$concurrency"
+  printf '|---|---|---:|---:|---|---:|\n'
+  for sync in false true; do
+    cell gokv gokv-bench put 100 "single-sync=$sync" SYNC_WRITES=$sync
+    cell gokv gokv-bench txn 100 "txn-sync=$sync" SYNC_WRITES=$sync
+    # One client with batches to write, one connection.
+    log "gokv-gokv-bench-txn1-sync=$sync"
+    start_gokv "gokv-txn1-sync=$sync" "$work/db-txn1" SYNC_WRITES=$sync
+    measure gokv-bench "gokv-gokv-bench-txn1-sync=$sync" "$pid" "$url" txn 100 -concurrency 1
+    stop "$pid"
+    rm -rf "$work/db-txn1"
+    for c in single txn txn1; do
+      n=gokv-gokv-bench-$c-sync=$sync
+      case $c in
+        single) what="single PUTs" ;;
+        txn) what="POST /_txn, 128 puts each" ;;
+        txn1) what="POST /_txn, 128 puts each, 1 connection" ;;
+      esac
+      printf '| %s | %s | %.0f | %.0f | %.2f / %.2f | %.0f%% |\n' "$what" "$sync" \
+        "$(field "$n" .requests_per_second)" "$(field "$n" .ops_per_second)" \
+        "$(field "$n" .latency_ms.p50)" "$(field "$n" .latency_ms.p99)" "$(field "$n" .server_cpu_percent)"
+    done
+    printf '| ratio, puts/s of txn / single PUTs, both %s connections | %s | | %.2fx | | |\n' "$concurrency" "$sync" \
+      "$(jq -n "$(field "gokv-gokv-bench-txn-sync=$sync" .ops_per_second) / $(field "gokv-gokv-bench-single-sync=$sync" .ops_per_second)")"
+  done
+  log "transactions: Go benchmarks, 128 puts as one Apply or as 128 concurrent Applies"
+  go_bench txn '^Benchmark(Apply128|Put128Singles)$'
+  printf '\n| in-process, 100 B values (Go benchmark, one core) | SYNC_WRITES | µs per 128 puts | puts/s |\n|---|---|---:|---:|\n'
+  for b in Apply128 Put128Singles; do
+    for sync in false true; do
+      line=$(grep "^Benchmark$b/sync=$sync" "$out/txn.txt")
+      printf '| %s | %s | %.0f | %.0f |\n' "$([[ $b == Apply128 ]] && echo "one Apply of 128 puts" || echo "128 concurrent single-put Applies")" \
+        "$sync" "$(jq -n "$(bench_field "$line" ns/op) / 1000")" "$(bench_field "$line" puts/s)"
+    done
+  done
+fi
+
 printf '\n# load after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 log "done; results in $out"

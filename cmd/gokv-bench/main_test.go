@@ -32,6 +32,23 @@ func TestJSONResult(t *testing.T) {
 	}
 }
 
+func TestWatchWorkload(t *testing.T) {
+	ts := apitest.Start(t)
+	var stdout, stderr bytes.Buffer
+	args := []string{"-url", ts.URL, "-workload", "watch", "-watchers", "8", "-rate", "500", "-requests", "30", "-duration", "0", "-json"}
+	code := run(context.Background(), args, getenv(map[string]string{"GOKV_TOKEN": ts.Token}), &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	var res loadgen.WatchResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("stdout is not one JSON result: %v\n%s", err, stdout.String())
+	}
+	if res.Workload != loadgen.Watch || res.Writes != 30 || res.Complete != 8 || res.Delivered != 8*30 {
+		t.Errorf("result %+v, want 30 writes and their events to 8 complete watchers", res)
+	}
+}
+
 func TestTokenFromGOKV_TOKEN(t *testing.T) {
 	ts := apitest.Start(t)
 	var stdout, stderr bytes.Buffer
@@ -66,7 +83,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"-secret", "x"}, nil, "flag provided but not defined: -secret"},
 		{"argument", []string{"get"}, nil, `unexpected argument "get"`},
 		{"unbounded", []string{"-duration", "0"}, nil, "must be bounded"},
-		{"workload", []string{"-workload", "scan"}, nil, "workload must be get, put or mixed"},
+		{"workload", []string{"-workload", "scan"}, nil, "workload must be get, put, mixed, txn or watch"},
+		{"txn ops", []string{"-workload", "txn", "-txn-ops", "0"}, nil, "ops per transaction must be 1 to 128"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -76,6 +76,13 @@ func (c *conn) roundTrip() (status int, keepAlive bool, err error) {
 	if _, err := c.nc.Write(c.buf); err != nil {
 		return 0, false, err
 	}
+	return c.response()
+}
+
+// response reads one response, dropping its body. Apart from roundTrip,
+// the watch workload's writer calls it to read the answers to requests
+// it pipelines.
+func (c *conn) response() (status int, keepAlive bool, err error) {
 	line, err := c.line()
 	if err != nil {
 		return 0, false, err

@@ -7,6 +7,7 @@ package loadgen
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,12 @@ const (
 	Get   Workload = "get"   // only GETs of preloaded keys
 	Put   Workload = "put"   // only PUTs
 	Mixed Workload = "mixed" // GETs with probability ReadRatio, else PUTs
+	// Txn sends POST /_txn, each with TxnOps puts of keys picked like a
+	// PUT's.
+	Txn Workload = "txn"
+	// Watch runs Watchers watches of the bucket while one connection
+	// PUTs at Rate; see RunWatch.
+	Watch Workload = "watch"
 )
 
 // Config describes one run.
@@ -63,6 +70,14 @@ type Config struct {
 	// the measured phase runs.
 	Progress         io.Writer
 	ProgressInterval time.Duration
+
+	// TxnOps is the number of puts in each transaction of the Txn
+	// workload, 1 to kv.MaxOps.
+	TxnOps int
+	// Watchers and Rate are the Watch workload's watches and its
+	// writer's PUTs per second.
+	Watchers int
+	Rate     float64
 }
 
 // Validate reports the first setting that cannot work.
@@ -75,8 +90,19 @@ func (c Config) Validate() error {
 	}
 	switch c.Workload {
 	case Get, Put, Mixed:
+	case Txn:
+		if c.TxnOps < 1 || c.TxnOps > kv.MaxOps {
+			return fmt.Errorf("ops per transaction must be 1 to %d, got %d", kv.MaxOps, c.TxnOps)
+		}
+	case Watch:
+		if c.Watchers < 1 {
+			return fmt.Errorf("watchers must be at least 1, got %d", c.Watchers)
+		}
+		if c.Rate <= 0 {
+			return fmt.Errorf("rate must be above 0 PUT/s, got %g", c.Rate)
+		}
 	default:
-		return fmt.Errorf("workload must be get, put or mixed, got %q", c.Workload)
+		return fmt.Errorf("workload must be get, put, mixed, txn or watch, got %q", c.Workload)
 	}
 	if c.ReadRatio < 0 || c.ReadRatio > 1 {
 		return fmt.Errorf("read ratio must be between 0 and 1, got %g", c.ReadRatio)
@@ -87,7 +113,8 @@ func (c Config) Validate() error {
 	if c.Keys < 1 {
 		return fmt.Errorf("keys must be at least 1, got %d", c.Keys)
 	}
-	if c.Concurrency < 1 {
+	// A watch run's writer is one connection.
+	if c.Concurrency < 1 && c.Workload != Watch {
 		return fmt.Errorf("concurrency must be at least 1, got %d", c.Concurrency)
 	}
 	if c.Duration < 0 || c.Requests < 0 {
@@ -123,6 +150,7 @@ func KeyName(i int) string {
 type Result struct {
 	Workload    Workload `json:"workload"`
 	ReadRatio   float64  `json:"read_ratio,omitempty"`
+	TxnOps      int      `json:"txn_ops,omitempty"`
 	ValueSize   int      `json:"value_size"`
 	Keys        int      `json:"keys"`
 	Concurrency int      `json:"concurrency"`
@@ -135,6 +163,9 @@ type Result struct {
 	Seconds  float64 `json:"seconds"`
 	// Throughput is answered requests per second, errors included.
 	Throughput float64 `json:"requests_per_second"`
+	// OpsPerSecond is Throughput in keys written or read: TxnOps times
+	// it for the Txn workload, the same for the others.
+	OpsPerSecond float64 `json:"ops_per_second"`
 	// Latency is of answered requests, in milliseconds.
 	Latency Latency `json:"latency_ms"`
 	// Statuses counts answers by HTTP status.
@@ -166,10 +197,14 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // Run preloads if asked, then runs the measured phase until its bound or
 // until ctx is done, and returns what it measured. Failed requests are
 // counted, not returned as errors; an error means the run itself could
-// not be made (a bad config or a failed preload).
+// not be made (a bad config or a failed preload). The Watch workload has
+// a run of its own, RunWatch.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
+	}
+	if cfg.Workload == Watch {
+		return Result{}, errors.New("the watch workload is run by RunWatch")
 	}
 	addr, _ := dialAddr(cfg.URL)
 	if cfg.Timeout == 0 {
@@ -180,8 +215,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		g.value[i] = 'a' + byte(i%26)
 	}
 	res := Result{Workload: cfg.Workload, ValueSize: cfg.ValueSize, Keys: cfg.Keys, Concurrency: cfg.Concurrency}
-	if cfg.Workload == Mixed {
+	switch cfg.Workload {
+	case Mixed:
 		res.ReadRatio = cfg.ReadRatio
+	case Txn:
+		res.TxnOps = cfg.TxnOps
+		g.value64 = base64.StdEncoding.EncodeToString(g.value)
 	}
 	if cfg.Preload {
 		start := time.Now()
@@ -198,6 +237,8 @@ type generator struct {
 	cfg   Config
 	addr  string
 	value []byte
+	// value64 is value in base64, as a transaction's JSON carries it.
+	value64 string
 }
 
 // worker is one connection's share of a run.
@@ -212,6 +253,7 @@ type worker struct {
 	errors   int64
 	notSent  int64 // transport errors
 	firstErr error
+	body     []byte // a transaction's JSON
 }
 
 func (g *generator) newWorker(seed uint64) *worker {
@@ -242,6 +284,34 @@ func (g *generator) request(w *worker, put bool, i int) {
 		b = append(b, "\r\n\r\n"...)
 	}
 	w.conn.buf = b
+}
+
+// txnRequest formats a POST /_txn of cfg.TxnOps puts of random keys into
+// w.conn.buf.
+func (g *generator) txnRequest(w *worker) {
+	body := append(w.body[:0], `{"ops":[`...)
+	for i := range g.cfg.TxnOps {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, `{"op":"put","bucket":"`...)
+		body = append(body, g.cfg.Bucket...)
+		body = append(body, `","key":"key-`...)
+		body = strconv.AppendInt(body, int64(w.rng.IntN(g.cfg.Keys)), 10)
+		body = append(body, `","value":"`...)
+		body = append(body, g.value64...)
+		body = append(body, `"}`...)
+	}
+	body = append(body, "]}"...)
+	w.body = body
+	b := append(w.conn.buf[:0], "POST /_txn HTTP/1.1\r\nHost: "...)
+	b = append(b, g.addr...)
+	b = append(b, "\r\nAuthorization: Bearer "...)
+	b = append(b, g.cfg.Token...)
+	b = append(b, "\r\nContent-Type: application/json\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n\r\n"...)
+	w.conn.buf = append(b, body...)
 }
 
 func (g *generator) preload(ctx context.Context) error {
@@ -299,8 +369,13 @@ func (g *generator) measure(ctx context.Context, res *Result) {
 				if g.cfg.Requests > 0 && issued.Add(1) > g.cfg.Requests {
 					return
 				}
-				put := g.cfg.Workload == Put || (g.cfg.Workload == Mixed && w.rng.Float64() >= g.cfg.ReadRatio)
-				g.request(w, put, w.rng.IntN(g.cfg.Keys))
+				txn := g.cfg.Workload == Txn
+				put := txn || g.cfg.Workload == Put || (g.cfg.Workload == Mixed && w.rng.Float64() >= g.cfg.ReadRatio)
+				if txn {
+					g.txnRequest(w)
+				} else {
+					g.request(w, put, w.rng.IntN(g.cfg.Keys))
+				}
 				t0 := time.Now()
 				status, err := w.conn.do()
 				lat := time.Since(t0)
@@ -322,7 +397,7 @@ func (g *generator) measure(ctx context.Context, res *Result) {
 				}
 				w.hist.record(lat)
 				w.statuses[status]++
-				if ok := status == 200 && !put || (status == 201 || status == 204) && put; !ok {
+				if ok := status == 200 && (!put || txn) || (status == 201 || status == 204) && put && !txn; !ok {
 					w.bad[status]++
 					w.errors++
 					failed.Add(1)
@@ -372,6 +447,10 @@ func (g *generator) measure(ctx context.Context, res *Result) {
 	res.Seconds = elapsed.Seconds()
 	if elapsed > 0 {
 		res.Throughput = float64(hist.total) / elapsed.Seconds()
+		res.OpsPerSecond = res.Throughput
+		if g.cfg.Workload == Txn {
+			res.OpsPerSecond *= float64(g.cfg.TxnOps)
+		}
 		res.ClientCPU = 100 * cpu.Seconds() / elapsed.Seconds()
 	}
 	res.Latency = Latency{

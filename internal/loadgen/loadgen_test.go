@@ -27,6 +27,7 @@ func config(ts *apitest.Server) loadgen.Config {
 		Concurrency: 4,
 		Requests:    400,
 		Preload:     true,
+		TxnOps:      8,
 	}
 }
 
@@ -43,6 +44,7 @@ func TestRunAgainstGokv(t *testing.T) {
 		{"put", loadgen.Put, 4096, func(n int64) bool { return n == 0 }, []string{"204"}},
 		// 90% of 400 is 360; allow for chance (±5 sigma is about ±30).
 		{"mixed", loadgen.Mixed, 100, func(n int64) bool { return n > 330 && n < 390 }, []string{"200", "204"}},
+		{"txn", loadgen.Txn, 100, func(n int64) bool { return n == 0 }, []string{"200"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,6 +69,13 @@ func TestRunAgainstGokv(t *testing.T) {
 			}
 			if answered != 400 || len(res.Statuses) != len(tt.wantStatus) {
 				t.Errorf("statuses %v, want only %v", res.Statuses, tt.wantStatus)
+			}
+			perRequest := 1.0
+			if tt.workload == loadgen.Txn {
+				perRequest = float64(cfg.TxnOps)
+			}
+			if res.OpsPerSecond != perRequest*res.Throughput {
+				t.Errorf("%.0f ops/s at %.0f requests/s, want %g ops a request", res.OpsPerSecond, res.Throughput, perRequest)
 			}
 			l := res.Latency
 			if !(0 < l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.Max) || res.Throughput <= 0 {
@@ -211,6 +220,9 @@ func TestValidate(t *testing.T) {
 		{"path", func(c *loadgen.Config) { c.URL = "http://gokv/api" }, "url must look like"},
 		{"bucket", func(c *loadgen.Config) { c.Bucket = "a:b" }, "invalid bucket"},
 		{"workload", func(c *loadgen.Config) { c.Workload = "scan" }, "workload must be"},
+		{"txn ops", func(c *loadgen.Config) { c.Workload, c.TxnOps = loadgen.Txn, 129 }, "ops per transaction must be 1 to 128"},
+		{"watchers", func(c *loadgen.Config) { c.Workload, c.Rate = loadgen.Watch, 10 }, "watchers must be at least 1"},
+		{"rate", func(c *loadgen.Config) { c.Workload, c.Watchers = loadgen.Watch, 10 }, "rate must be above 0"},
 		{"ratio", func(c *loadgen.Config) { c.ReadRatio = 1.5 }, "read ratio"},
 		{"keys", func(c *loadgen.Config) { c.Keys = 0 }, "keys must be"},
 		{"concurrency", func(c *loadgen.Config) { c.Concurrency = 0 }, "concurrency must be"},
