@@ -84,6 +84,7 @@ func NewRouter(opts Options) (*gin.Engine, error) {
 		inflight: budget.New(opts.MaxInflightBytes),
 		log:      opts.Logger,
 		stopping: stopping,
+		events:   newEventTexts(),
 	}
 	r.Use(logRequests(opts.Logger), recoverPanics(opts.Logger), hardenResponses)
 	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not found") })

@@ -33,6 +33,7 @@ type handlers struct {
 	inflight *budget.Budget
 	log      *slog.Logger
 	stopping context.Context // done when the server shuts down
+	events   *eventTexts     // watch events, formatted once
 }
 
 // expiresHeader carries when an entry with a TTL expires.

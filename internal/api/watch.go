@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
@@ -23,6 +22,12 @@ import (
 const (
 	heartbeatInterval = 15 * time.Second
 	watchWriteTimeout = 30 * time.Second
+)
+
+// The texts of the stream that are not changes.
+var (
+	heartbeatText = []byte(": heartbeat\n\n")
+	resetEvent    = []byte("event: reset\ndata: {}\n\n")
 )
 
 // eventData is the data line of a watch event.
@@ -88,13 +93,13 @@ func (h *handlers) watch(c *gin.Context, bucket string) {
 				}
 				return
 			}
-			s.event(ev, values)
+			s.write(h.events.text(ev, values))
 			// Send what else is waiting in the same write.
 			for more := true; more; {
 				select {
 				case ev, ok = <-w.Events():
 					if ok {
-						s.event(ev, values)
+						s.write(h.events.text(ev, values))
 					}
 					more = ok
 				default:
@@ -102,7 +107,7 @@ func (h *handlers) watch(c *gin.Context, bucket string) {
 				}
 			}
 		case <-heartbeat.C:
-			s.write(": heartbeat\n\n")
+			s.write(heartbeatText)
 		case <-ctx.Done():
 			return
 		}
@@ -119,7 +124,7 @@ type stream struct {
 	failed bool
 }
 
-func (s *stream) write(text string) {
+func (s *stream) write(text []byte) {
 	if s.failed {
 		return
 	}
@@ -127,7 +132,7 @@ func (s *stream) write(text string) {
 		s.failed = true
 		return
 	}
-	if _, err := s.c.Writer.WriteString(text); err != nil {
+	if _, err := s.c.Writer.Write(text); err != nil {
 		s.failed = true
 	}
 }
@@ -140,33 +145,10 @@ func (s *stream) flush() bool {
 	return !s.failed
 }
 
-func (s *stream) event(ev kv.Event, values bool) {
-	data := eventData{Key: ev.Key, ETag: etag(ev.Version)}
-	kind := "delete"
-	if ev.Type == kv.EventPut {
-		kind = "put"
-		size := len(ev.Value)
-		data.Size = &size
-		data.ContentType = ev.ContentType
-		if values {
-			data.Value = ev.Value
-			if data.Value == nil {
-				data.Value = []byte{}
-			}
-		}
-	}
-	b, err := json.Marshal(data)
-	if err != nil {
-		s.failed = true
-		return
-	}
-	s.write("event: " + kind + "\nid: " + strconv.FormatUint(ev.Version, 10) + "\ndata: " + string(b) + "\n\n")
-}
-
 // reset tells the client that changes were lost to it: list again, then
 // watch from the listing's versions.
 func (s *stream) reset() {
-	s.write("event: reset\ndata: {}\n\n")
+	s.write(resetEvent)
 	s.flush()
 }
 
