@@ -28,7 +28,9 @@ type Store interface {
 	// List returns one page of a bucket's keys in byte order.
 	List(ctx context.Context, bucket string, opts ListOptions) (ListPage, error)
 	// Buckets returns one page of the names of buckets that hold at least
-	// one key, in byte order, without reading every key.
+	// one key, without reading every key, in an order the backend keeps
+	// from page to page (Badger's is that of its keys, "name:", so "a-b"
+	// comes before "a").
 	Buckets(ctx context.Context, start string, limit int) (BucketPage, error)
 	// Watch follows the changes to bucket's keys that start with
 	// opts.Prefix, in version order, until ctx is done or the store
