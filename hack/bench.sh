@@ -19,7 +19,7 @@
 # Environment: BENCH_DURATION (10s a cell), BENCH_CONCURRENCY (32),
 # BENCH_OUT (a directory to keep every result and log in), BENCH_PARTS
 # (which tables: "matrix sync group rss cold list watch txn"; with 6 s
-# cells about 5, 1, 0.5, 0.5, 0.5, 1.5, 0.5 and 1 min), BENCH_CELLS (matrix cells,
+# cells list takes about 20 s, watch 30 s, txn 1 min), BENCH_CELLS (matrix cells,
 # "get-100 get-4096 put-100 put-4096 mixed-100 mixed-4096"), BENCH_TOOLS
 # ("gokv-bench wrk"), BENCH_GOKV (a gokv binary to measure instead of this
 # tree's, e.g. one built from an earlier commit for a before/after),

@@ -72,8 +72,8 @@ const maxProblems = 10
 // measures (8 bytes each).
 const maxLatencySamples = 1 << 22
 
-// drainTimeout is how long watchers get, after the last write, to receive
-// its event.
+// drainTimeout is how long a run, once the last write is answered, waits
+// for watchers that still lack events while none arrives.
 const drainTimeout = 10 * time.Second
 
 // RunWatch starts cfg.Watchers watches of cfg.Bucket, then PUTs at
@@ -127,12 +127,23 @@ func RunWatch(ctx context.Context, cfg Config) (WatchResult, error) {
 	writeSecs := run.write(ctx, cfg, addr, &res)
 
 	// Wait for every watcher to reach the last acknowledged write (or to
-	// have failed already), then end the reads still blocked.
+	// have failed already) while events keep coming, then end the reads
+	// still blocked. A server far behind may deliver for a long time
+	// after the last write was answered.
 	written := run.acked.Load()
 	deadline := time.Now().Add(drainTimeout)
-	for _, w := range watchers {
-		for w.events.Load() < written && !w.done.Load() && !w.failed.Load() && time.Now().Before(deadline) && ctx.Err() == nil {
-			time.Sleep(5 * time.Millisecond)
+	for last := int64(-1); ctx.Err() == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		waiting, delivered := false, int64(0)
+		for _, w := range watchers {
+			n := w.events.Load()
+			delivered += n
+			waiting = waiting || n < written && !w.done.Load() && !w.failed.Load()
+		}
+		if !waiting {
+			break
+		}
+		if delivered != last {
+			last, deadline = delivered, time.Now().Add(drainTimeout)
 		}
 	}
 	run.stopping.Store(true)
