@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -51,6 +52,10 @@ type Store struct {
 	writeback    *writeback // nil with SyncWrites
 	fence        *fence
 	stallTimeout time.Duration
+	// restoring is held by a restore, and shared by backups, which read
+	// from transactions of their own that a restore's DropAll must not
+	// pull files from under.
+	restoring sync.RWMutex
 }
 
 // maxTxnRetries bounds retries of a write that lost a race with a
