@@ -33,6 +33,8 @@ type handlers struct {
 	inflight *budget.Budget
 	log      *slog.Logger
 	stopping context.Context // done when the server shuts down
+	gate     *gate
+	spoolDir string // where a restore spools its body; "" refuses restores
 }
 
 // expiresHeader carries when an entry with a TTL expires.

@@ -46,12 +46,24 @@ type Server struct {
 // Start starts a server that stops when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t, nil)
+}
+
+// StartWith starts a server whose router is given wrap(store) rather than
+// the store itself when wrap is not nil: a test can watch or hold the
+// real store's calls.
+func StartWith(t testing.TB, wrap func(kv.Store) kv.Store) *Server {
+	t.Helper()
 	gin.SetMode(gin.TestMode)
 	store, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	var served kv.Store = store
+	if wrap != nil {
+		served = wrap(store)
+	}
 	verifier, err := auth.NewVerifier(Secret, auth.VerifierOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -59,13 +71,14 @@ func Start(t testing.TB) *Server {
 	s := &Server{Store: store}
 	s.Ready.Store(true)
 	router, err := api.NewRouter(api.Options{
-		Store:            store,
+		Store:            served,
 		Verifier:         verifier,
 		Live:             store.Health,
 		Ready:            s.Ready.Load,
 		MaxValueBytes:    DefaultMaxValue,
 		MaxInflightBytes: DefaultMaxInflight,
 		Logger:           slog.New(slog.DiscardHandler),
+		RestoreSpoolDir:  t.TempDir(),
 	})
 	if err != nil {
 		t.Fatal(err)

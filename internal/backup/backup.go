@@ -61,6 +61,9 @@ var (
 	// ErrCorrupt: the stream is damaged: a malformed record or a
 	// checksum or count that does not match.
 	ErrCorrupt = errors.New("backup is corrupt")
+	// ErrTooLarge: a record's value is over the limit the reader was
+	// given (LimitValues).
+	ErrTooLarge = errors.New("backup value too large")
 )
 
 // Writer writes a backup stream. Its methods are not safe for concurrent
@@ -157,17 +160,18 @@ type Reader struct {
 	sum hash.Hash
 	// in reads from r and feeds the hash; the trailer's checksum is
 	// read from r directly.
-	in      io.Reader
-	count   uint64
-	version uint64
-	done    bool
-	err     error
-	bytes   int64
+	in       io.Reader
+	count    uint64
+	version  uint64
+	done     bool
+	err      error
+	bytes    int64
+	maxValue uint64
 }
 
 // NewReader reads and checks the header of the stream in r.
 func NewReader(r io.Reader) (*Reader, error) {
-	br := &Reader{r: bufio.NewReaderSize(r, 64<<10), sum: sha256.New()}
+	br := &Reader{r: bufio.NewReaderSize(r, 64<<10), sum: sha256.New(), maxValue: maxValueLen}
 	br.in = io.TeeReader(br.r, br.sum)
 	head := make([]byte, len(Magic)+2)
 	if _, err := io.ReadFull(br.in, head); err != nil {
@@ -246,6 +250,9 @@ func (r *Reader) record() (kv.Record, error) {
 	if err != nil {
 		return rec, err
 	}
+	if n > r.maxValue {
+		return rec, fmt.Errorf("%w: record %q/%q has a value of %d bytes, over the limit of %d", ErrTooLarge, rec.Bucket, rec.Key, n, r.maxValue)
+	}
 	if rec.Value, err = r.value(n); err != nil {
 		return rec, err
 	}
@@ -299,6 +306,12 @@ func (r *Reader) trailer() error {
 	}
 	r.done = true
 	return io.EOF
+}
+
+// LimitValues makes the reader refuse, as ErrTooLarge, a record whose
+// value is longer than n bytes, before reading it.
+func (r *Reader) LimitValues(n int64) {
+	r.maxValue = min(uint64(max(n, 0)), maxValueLen)
 }
 
 // Version is the store version the backup reflects, known once Next has
