@@ -152,4 +152,3 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func mib(n int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
-
