@@ -151,6 +151,9 @@ func TestBackupOn(t *testing.T) {
 	if got := pvc.Spec.Resources.Requests.Storage().String(); got != "10Gi" || *pvc.Spec.StorageClassName != "standard" || pvc.Annotations["team"] != "platform" {
 		t.Errorf("backup claim %s: %s, class %v, annotations %v", pvc.Name, got, pvc.Spec.StorageClassName, pvc.Annotations)
 	}
+	if want := "create job --from=cronjob/" + cron.Name; !strings.Contains(rel.notes, want) {
+		t.Errorf("NOTES lack %q:\n%s", want, rel.notes)
+	}
 	restore := jobsOf(rel, "restore")
 	if len(restore) != 1 {
 		t.Fatalf("%d restore Jobs, want 1", len(restore))
