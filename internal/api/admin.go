@@ -228,7 +228,7 @@ func (h *handlers) spool(body io.Reader) (*os.File, uint64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("create restore spool in %s: %w", h.spoolDir, err)
 	}
-	r, err := backup.NewReader(io.TeeReader(body, spoolWriter{f}))
+	r, err := backup.NewReader(io.TeeReader(body, &spoolWriter{f: f, dir: h.spoolDir, minFree: h.spoolMinFree}))
 	if err != nil {
 		return f, 0, spoolError(err)
 	}
@@ -248,12 +248,33 @@ func (h *handlers) spool(body io.Reader) (*os.File, uint64, error) {
 	return f, r.Version(), nil
 }
 
-// spoolWriter marks the errors of writing the spool, which are the
-// server's, apart from those of reading the body.
-type spoolWriter struct{ f *os.File }
+// spoolWriter writes the spool and marks its errors, which are the
+// server's, apart from those of reading the body. The spool shares the
+// database's volume, which must never fill up (Badger dies of SIGBUS on a
+// full disk), so it stops when less than minFree bytes are left.
+type spoolWriter struct {
+	f       *os.File
+	dir     string
+	minFree int64
+	// unchecked counts the bytes written since free space was last
+	// checked.
+	unchecked int
+}
 
-func (w spoolWriter) Write(p []byte) (int, error) {
+// spoolCheckEvery is how many bytes the spool writes between checks of
+// the free space: a statfs per MiB costs nothing beside the writes.
+const spoolCheckEvery = 1 << 20
+
+func (w *spoolWriter) Write(p []byte) (int, error) {
+	if w.minFree > 0 && w.unchecked >= spoolCheckEvery {
+		w.unchecked = 0
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(w.dir, &st); err == nil && st.Bavail*uint64(st.Bsize) < uint64(w.minFree)+uint64(len(p)) {
+			return 0, &spoolWriteError{fmt.Errorf("%d bytes free in %s, the spool leaves %d: %w", st.Bavail*uint64(st.Bsize), w.dir, w.minFree, syscall.ENOSPC)}
+		}
+	}
 	n, err := w.f.Write(p)
+	w.unchecked += n
 	if err != nil {
 		err = &spoolWriteError{err}
 	}

@@ -207,7 +207,7 @@ func (s *heldStore) Restore(ctx context.Context, replace bool, next func() (kv.R
 // and other restores get 503 with Retry-After; probes do not.
 func TestRequestsWaitOutARestore(t *testing.T) {
 	held := &heldStore{entered: make(chan struct{}), release: make(chan struct{})}
-	ts := &testServer{apitest.StartWith(t, func(s kv.Store) kv.Store { held.Store = s; return held })}
+	ts := &testServer{apitest.StartWith(t, apitest.Config{Wrap: func(s kv.Store) kv.Store { held.Store = s; return held }})}
 	ts.MustPut(t, "a", "k", []byte("v"))
 	body := ts.getBackup(t)
 
@@ -234,4 +234,22 @@ func TestRequestsWaitOutARestore(t *testing.T) {
 	close(held.release)
 	(<-done).wantStatus(t, http.StatusOK, "the restore")
 	ts.request(t, http.MethodGet, "/a/k", nil, nil).wantStatus(t, http.StatusOK, "GET after the restore")
+}
+
+// TestRestoreSpoolKeepsTheReserve: the spool shares the database's volume,
+// which must not fill up; a backup that would leave less free than the
+// reserve is refused with 507 part way through the upload, and nothing
+// changes.
+func TestRestoreSpoolKeepsTheReserve(t *testing.T) {
+	src := newTestServer(t)
+	fill(t, src.Store, "a", 30000) // a backup of more than 1 MiB
+	body := src.getBackup(t)
+	if len(body) < 1<<20+128<<10 {
+		t.Fatalf("the backup is only %d bytes", len(body))
+	}
+	ts := &testServer{apitest.StartWith(t, apitest.Config{RestoreSpoolMinFree: 1 << 62})}
+	ts.restore(t, "", body).wantStatus(t, http.StatusInsufficientStorage, "restore onto a full volume")
+	if got := dump(t, ts.Store); len(got) != 0 {
+		t.Fatalf("the refused restore wrote %d entries", len(got))
+	}
 }

@@ -52,6 +52,10 @@ type Options struct {
 	// the backup it receives until it is verified and restored. It must
 	// have room for the largest backup; "" refuses restores.
 	RestoreSpoolDir string
+	// RestoreSpoolMinFree is the free space, in bytes, a restore's spool
+	// leaves on its filesystem: a restore whose backup does not fit gets
+	// 507. 0: no check.
+	RestoreSpoolMinFree int64
 }
 
 // dataRoute captures the bucket and the whole rest of the path as the key,
@@ -83,13 +87,14 @@ func NewRouter(opts Options) (*gin.Engine, error) {
 		stopping = context.Background()
 	}
 	h := &handlers{
-		store:    opts.Store,
-		maxValue: opts.MaxValueBytes,
-		inflight: budget.New(opts.MaxInflightBytes),
-		log:      opts.Logger,
-		stopping: stopping,
-		gate:     &gate{},
-		spoolDir: opts.RestoreSpoolDir,
+		store:        opts.Store,
+		maxValue:     opts.MaxValueBytes,
+		inflight:     budget.New(opts.MaxInflightBytes),
+		log:          opts.Logger,
+		stopping:     stopping,
+		gate:         &gate{},
+		spoolDir:     opts.RestoreSpoolDir,
+		spoolMinFree: opts.RestoreSpoolMinFree,
 	}
 	r.Use(logRequests(opts.Logger), recoverPanics(opts.Logger), hardenResponses)
 	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not found") })

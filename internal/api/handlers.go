@@ -35,6 +35,9 @@ type handlers struct {
 	stopping context.Context // done when the server shuts down
 	gate     *gate
 	spoolDir string // where a restore spools its body; "" refuses restores
+	// spoolMinFree is the free space a restore's spool leaves on its
+	// filesystem.
+	spoolMinFree int64
 }
 
 // expiresHeader carries when an entry with a TTL expires.

@@ -113,7 +113,7 @@ func (s *Store) Restore(ctx context.Context, replace bool, next func() (kv.Recor
 				}
 			}
 			var err error
-			count, err = restore(ctx, s.db, next)
+			count, err = restore(ctx, s.db, s.writes.space, next)
 			if err != nil && !replace {
 				// The store was empty: leave it so rather than half
 				// restored.
@@ -174,8 +174,11 @@ func (s *Store) empty() (bool, error) {
 
 // restore writes records in transactions within the committer's batch
 // bounds. Versions come from each transaction's read timestamp, as the
-// committer's do, so they stay below every later write's.
-func restore(ctx context.Context, db *badger.DB, next func() (kv.Record, error)) (int, error) {
+// committer's do, so they stay below every later write's. Like the
+// committer, it stops before the disk is so full that Badger would die of
+// SIGBUS (space.go): a backup larger than the room left fails with
+// kv.ErrNoSpace. space is nil without a free-space check.
+func restore(ctx context.Context, db *badger.DB, space *spaceGuard, next func() (kv.Record, error)) (int, error) {
 	type pending struct {
 		key       []byte
 		rec       kv.Record
@@ -186,6 +189,9 @@ func restore(ctx context.Context, db *badger.DB, next func() (kv.Record, error))
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
+		}
+		if space != nil && space.full() {
+			return fmt.Errorf("%w: restored %d records, then the disk of %s had less than %d bytes free", kv.ErrNoSpace, count, space.dir, space.minFree)
 		}
 		err := update(db, func(txn *badger.Txn) error {
 			v := newVersions(txn.ReadTs())

@@ -122,6 +122,8 @@ func (s *Server) build() error {
 		Logger:           s.log,
 		Stopping:         streams,
 		RestoreSpoolDir:  spool,
+		// The spool shares the database's volume and its reserve.
+		RestoreSpoolMinFree: s.cfg.MinFreeBytes,
 	})
 	if err != nil {
 		return err
