@@ -81,7 +81,8 @@ func (s *Store) Backup(ctx context.Context, fn func(kv.Record) error) (uint64, e
 }
 
 // Restore writes the records next returns; see kv.Store. It holds the
-// write path for its whole run (writes queue meanwhile) and the shared
+// write path for its whole run (writes queue meanwhile; Health does not
+// count that as a stall) and the shared
 // read snapshot is withdrawn, so reads fail with kv.ErrClosed until it
 // ends: callers keep requests away, as the API does. With replace, Badger's
 // DropAll removes every file at once instead of writing a tombstone per
@@ -93,7 +94,7 @@ func (s *Store) Restore(ctx context.Context, replace bool, next func() (kv.Recor
 	s.restoring.Lock()
 	defer s.restoring.Unlock()
 	var count int
-	err := s.writes.exclusive(func() error {
+	err := s.writes.hold(func() error {
 		return s.fence.guard("restore", func() error {
 			if !replace {
 				empty, err := s.empty()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gokv-service/gokv/internal/kv"
 )
@@ -48,5 +49,36 @@ func TestRestoreStopsOnAFullDisk(t *testing.T) {
 		return kv.Record{Bucket: "b", Key: fmt.Sprint("k", n), Value: []byte("v")}, nil
 	}); err != nil || got != 10 {
 		t.Fatalf("Restore once there is room: %d, %v", got, err)
+	}
+}
+
+// TestLongRestoreIsNoStall: a restore holds the write path for as long as
+// it takes, making progress all along; Health must not report the write
+// path stalled meanwhile, or liveness would restart gokv half way.
+func TestLongRestoreIsNoStall(t *testing.T) {
+	const stall = 10 * time.Millisecond
+	s, err := Open(t.TempDir(), Options{WriteStallTimeout: stall})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var health error
+	n := 0
+	next := func() (kv.Record, error) {
+		if n == 3 {
+			return kv.Record{}, io.EOF
+		}
+		n++
+		if n == 2 {
+			time.Sleep(5 * stall) // a restore longer than the stall timeout
+			health = s.Health()
+		}
+		return kv.Record{Bucket: "b", Key: fmt.Sprint("k", n), Value: []byte("v")}, nil
+	}
+	if _, err := s.Restore(context.Background(), false, next); err != nil {
+		t.Fatal(err)
+	}
+	if health != nil {
+		t.Fatalf("Health during a long restore: %v, want nil", health)
 	}
 }
