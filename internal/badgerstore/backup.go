@@ -13,11 +13,6 @@ import (
 	"github.com/gokv-service/gokv/internal/kv"
 )
 
-// backupPrefetch is how many values the backup's iterator reads ahead:
-// enough to overlap value-log reads with the caller's writes, few enough
-// that large values held ahead stay a few MiB.
-const backupPrefetch = 16
-
 // Backup calls fn with every live entry of one read snapshot; see
 // kv.Store. It reads from a transaction of its own rather than the shared
 // snapshot, which the committer replaces after every commit, so writes go
@@ -35,7 +30,10 @@ func (s *Store) Backup(ctx context.Context, fn func(kv.Record) error) (uint64, e
 		txn := s.db.NewTransaction(false)
 		defer txn.Discard()
 		version = txn.ReadTs() << versionShift
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: backupPrefetch})
+		// Without prefetching, a backup holds one value at a time, what
+		// the API reserves for it; prefetching was no faster (values up
+		// to 1 KiB live in the LSM tree, larger ones are mapped).
+		it := txn.NewIterator(badger.IteratorOptions{})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			if err := ctx.Err(); err != nil {
