@@ -113,6 +113,59 @@ func runRestore(args []string, getenv func(string) string, stdout, stderr io.Wri
 	return 0
 }
 
+// runBackups is `gokv backups`: it checks that a backup directory is
+// writable and lists its backups, oldest first, with their sizes. The
+// chart runs it at every install and upgrade in a Job that mounts the
+// backup volume: its log says which backups a disaster recovery can pick,
+// and its pod is what binds a claim whose storage class waits for a first
+// consumer, which `helm install --wait` waits for.
+func runBackups(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gokv backups", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "the backup directory (required)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: gokv backups --dir DIR")
+		fmt.Fprintln(stderr, "Checks that DIR is writable and lists its backups, oldest first.")
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *dir == "" {
+		fmt.Fprintln(stderr, "gokv backups: --dir is required")
+		return 2
+	}
+	if err := checkWritable(*dir); err != nil {
+		fmt.Fprintf(stderr, "gokv backups: FAIL: %v\n", err)
+		return 1
+	}
+	names, err := backups(*dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "gokv backups: FAIL: %v\n", err)
+		return 1
+	}
+	for _, n := range names {
+		info, err := os.Stat(filepath.Join(*dir, n))
+		if err != nil {
+			fmt.Fprintf(stderr, "gokv backups: FAIL: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s\t%d bytes\n", n, info.Size())
+	}
+	fmt.Fprintf(stdout, "gokv backups: %d in %s, writable\n", len(names), *dir)
+	return 0
+}
+
+// checkWritable creates and removes a file in dir, as a backup will.
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".gokv-write-check-*")
+	if err != nil {
+		return fmt.Errorf("%s is not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
 // parseFlags parses a subcommand's flags, which take no arguments; when
 // it returns false the command ends with code.
 func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {

@@ -63,12 +63,18 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 	}
 
 	code, out, errOut := runCmd(t, backupFn, secret, "--url", src.URL, "--dir", dir, "--retention", "2")
+	listed := listBackups(t, dir)
 	if code != 0 || !strings.Contains(out, "300 records") || !strings.Contains(out, "pruned 2") || strings.Count(out, "\n") != 1 {
 		t.Fatalf("gokv backup: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	names := dirNames(t, dir)
 	if len(names) != 3 || names[0] != old[2] || !strings.HasPrefix(names[1], "gokv-2") || names[2] != "unrelated.txt" {
 		t.Fatalf("after backup with retention 2 the directory holds %q, want the newest old one, the new one and unrelated.txt", names)
+	}
+
+	if !strings.Contains(listed, old[2]+"\t1 bytes\n") || !strings.Contains(listed, names[1]+"\t") ||
+		strings.Contains(listed, old[0]) || strings.Contains(listed, "unrelated") || !strings.HasSuffix(listed, "gokv backups: 2 in "+dir+", writable\n") {
+		t.Errorf("gokv backups listed %q", listed)
 	}
 
 	dst := apitest.Start(t)
@@ -120,5 +126,33 @@ func TestBackupCommandUsage(t *testing.T) {
 	// A failed backup leaves no file behind.
 	if names := dirNames(t, dir); len(names) != 0 {
 		t.Errorf("failed backups left %q", names)
+	}
+}
+
+// listBackups runs gokv backups on dir and returns what it printed.
+func listBackups(t *testing.T, dir string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := runBackups([]string{"--dir", dir}, &stdout, &stderr); code != 0 {
+		t.Fatalf("gokv backups --dir %s: exit %d, stderr %q", dir, code, stderr.String())
+	}
+	return stdout.String()
+}
+
+// TestBackupsCommandChecksTheDirectory: a directory gokv backup could not
+// write to fails the listing, so the install's Job shows the problem
+// before the first scheduled backup does.
+func TestBackupsCommandChecksTheDirectory(t *testing.T) {
+	// Not a directory: even root cannot write a backup into it.
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := runBackups([]string{"--dir", notDir}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "not writable") {
+		t.Fatalf("gokv backups on a file: exit %d, stderr %q", code, stderr.String())
+	}
+	if code := runBackups(nil, &stdout, &stderr); code != 2 {
+		t.Fatalf("gokv backups without --dir: exit %d", code)
 	}
 }

@@ -100,6 +100,25 @@ func checkBackup(t *testing.T, rel release, sts *appsv1.StatefulSet, secretRef *
 		dir := file[:strings.LastIndex(file, "/")]
 		claims = append(claims, backupMount(t, "restore Job", pod, c, dir))
 	}
+	volumeJobs := jobsOf(rel, "backup-volume")
+	if len(crons) > 0 && len(volumeJobs) != 1 {
+		t.Fatalf("%d backup-volume Jobs, want 1 beside the CronJob", len(volumeJobs))
+	}
+	for _, job := range volumeJobs {
+		if len(job.Annotations) > 0 && job.Annotations["helm.sh/hook"] != "" {
+			t.Errorf("the backup-volume Job is a hook: helm install --wait would wait for the claim before it runs")
+		}
+		pod := job.Spec.Template.Spec
+		checkPodSecurity(t, "backup-volume Job", pod)
+		c := container(t, pod, "backups")
+		if c.Image != image || !reflect.DeepEqual(c.Command, []string{"/gokv", "backups"}) {
+			t.Errorf("backup-volume Job runs %s %q, want %s /gokv backups", c.Image, c.Command, image)
+		}
+		if len(c.Env) > 0 {
+			t.Errorf("backup-volume Job gets %+v: it needs no secret", c.Env)
+		}
+		claims = append(claims, backupMount(t, "backup-volume Job", pod, c, arg(c, "--dir")))
+	}
 	for _, claim := range claims {
 		if claim != claims[0] {
 			t.Errorf("backup and restore use claims %q, want one", claims)
@@ -114,6 +133,12 @@ func checkBackup(t *testing.T, rel release, sts *appsv1.StatefulSet, secretRef *
 	i := slices.IndexFunc(pvcs, func(p *corev1.PersistentVolumeClaim) bool { return p.Name == claims[0] })
 	if i < 0 {
 		return // an existing claim
+	}
+	// helm install --wait waits for the claims it creates to be bound,
+	// which a WaitForFirstConsumer class does only once a pod mounts
+	// the claim: a pod of the release itself, not a hook, must.
+	if len(volumeJobs) == 0 {
+		t.Errorf("no Job of the release mounts the backup claim %s: helm install --wait would never see it bound", pvcs[i].Name)
 	}
 	if pvcs[i].Annotations["helm.sh/resource-policy"] != "keep" {
 		t.Errorf("the backup claim %s is deleted with the release: no helm.sh/resource-policy: keep", pvcs[i].Name)
@@ -151,8 +176,10 @@ func TestBackupOn(t *testing.T) {
 	if got := pvc.Spec.Resources.Requests.Storage().String(); got != "10Gi" || *pvc.Spec.StorageClassName != "standard" || pvc.Annotations["team"] != "platform" {
 		t.Errorf("backup claim %s: %s, class %v, annotations %v", pvc.Name, got, pvc.Spec.StorageClassName, pvc.Annotations)
 	}
-	if want := "create job --from=cronjob/" + cron.Name; !strings.Contains(rel.notes, want) {
-		t.Errorf("NOTES lack %q:\n%s", want, rel.notes)
+	for _, want := range []string{"create job --from=cronjob/" + cron.Name, "logs job/" + releaseName + "-backups-1"} {
+		if !strings.Contains(rel.notes, want) {
+			t.Errorf("NOTES lack %q:\n%s", want, rel.notes)
+		}
 	}
 	restore := jobsOf(rel, "restore")
 	if len(restore) != 1 {
@@ -192,6 +219,7 @@ func TestBackupSchema(t *testing.T) {
 		{"unknown backup key", map[string]any{"backup": map[string]any{"keep": 3}}, "keep"},
 		{"restore file in a directory", map[string]any{"restore": map[string]any{"file": "../etc/passwd"}}, "/restore/file"},
 		{"bad backup size", map[string]any{"backup": map[string]any{"persistence": map[string]any{"size": "big"}}}, "/backup/persistence/size"},
+		{"restore without a backup volume", map[string]any{"restore": map[string]any{"enabled": true}}, "restore.enabled needs the backup volume"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := render(c, tt.values, 1)

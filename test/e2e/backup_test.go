@@ -51,6 +51,10 @@ func TestBackupAndDisasterRecovery(t *testing.T) {
 		"backup":  map[string]any{"enabled": true},
 		"restore": map[string]any{"enabled": true},
 	})
+	log = waitJobComplete(t, d.ns, releaseName+"-backups-1")
+	if !strings.Contains(log, "gokv backups: 1 in /backups, writable") {
+		t.Errorf("the reinstall's backups Job logged %q, want the one backup listed", log)
+	}
 	log = waitJobComplete(t, d.ns, releaseName+"-restore")
 	if !strings.Contains(log, "restored 200 entries") {
 		t.Fatalf("the restore Job logged %q, want 200 entries restored", log)
