@@ -39,6 +39,9 @@ func (s *Store) Backup(ctx context.Context, fn func(kv.Record) error) (uint64, e
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			if s.life.Err() != nil {
+				return kv.ErrClosed
+			}
 			item := it.Item()
 			bucket, key, ok := bytes.Cut(item.Key(), []byte{separator})
 			if !ok || kv.ValidateBucket(string(bucket)) != nil {
@@ -91,6 +94,13 @@ func (s *Store) Backup(ctx context.Context, fn func(kv.Record) error) (uint64, e
 func (s *Store) Restore(ctx context.Context, replace bool, next func() (kv.Record, error)) (int, error) {
 	s.restoring.Lock()
 	defer s.restoring.Unlock()
+	if s.life.Err() != nil {
+		return 0, fmt.Errorf("restore: %w", kv.ErrClosed)
+	}
+	// Close stops a restore at its next record.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.life, cancel)()
 	var count int
 	err := s.writes.hold(func() error {
 		return s.fence.guard("restore", func() error {
@@ -124,6 +134,9 @@ func (s *Store) Restore(ctx context.Context, replace bool, next func() (kv.Recor
 		})
 	})
 	if err != nil {
+		if s.life.Err() != nil {
+			return 0, fmt.Errorf("restore: %w: %w", kv.ErrClosed, err)
+		}
 		if errors.Is(err, kv.ErrNotEmpty) || isRecordError(err) {
 			return 0, err
 		}

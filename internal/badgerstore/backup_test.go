@@ -82,3 +82,36 @@ func TestLongRestoreIsNoStall(t *testing.T) {
 		t.Fatalf("Health during a long restore: %v, want nil", health)
 	}
 }
+
+// TestCloseStopsABackup: Close does not pull Badger's files from under a
+// backup that is still reading them (its reads would fault, killing the
+// process): the backup stops at its next record with kv.ErrClosed, and
+// Close waits for it.
+func TestCloseStopsABackup(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		mustPut(t, s, "b", fmt.Sprint("k", i), Entry{Value: []byte("v")})
+	}
+	closed := make(chan error, 1)
+	records := 0
+	_, err = s.Backup(context.Background(), func(kv.Record) error {
+		records++
+		if records == 1 {
+			go func() { closed <- s.Close() }()
+			<-s.life.Done() // Close has begun, and waits for this backup
+		}
+		return nil
+	})
+	if !errors.Is(err, kv.ErrClosed) || records != 1 {
+		t.Fatalf("backup while closing: %d records, err = %v; want 1 and kv.ErrClosed", records, err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := s.Restore(context.Background(), true, func() (kv.Record, error) { return kv.Record{}, io.EOF }); !errors.Is(err, kv.ErrClosed) {
+		t.Fatalf("restore after Close: err = %v, want kv.ErrClosed", err)
+	}
+}
