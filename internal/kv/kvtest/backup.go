@@ -242,7 +242,7 @@ func testBackupIsConsistent(t *testing.T, s, fresh kv.Store) {
 	// Let the writers get going, then back up a few times while they run.
 	<-warm
 	var last []kv.Record
-	for range 5 {
+	for range 20 {
 		recs, _ := backupAll(t, s)
 		checkPairs(t, recs)
 		last = recs
