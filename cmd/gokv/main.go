@@ -4,6 +4,9 @@
 //	gokv            serve
 //	gokv check      check a running gokv end to end (what `helm test` runs)
 //	gokv repair     report and, when told, repair a damaged database directory
+//	gokv backup     save a verified backup of a running gokv into a directory (the backup CronJob)
+//	gokv restore    load a backup into a running gokv (the disaster-recovery Job)
+//	gokv backups    check a backup directory is writable and list its backups
 //	gokv version    print the version
 //
 // The check is a subcommand rather than a binary of its own so that the
@@ -57,11 +60,17 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return runCheck(args[1:], getenv, stdout, stderr)
 	case "repair":
 		return runRepair(args[1:], getenv, stdout, stderr)
+	case "backup":
+		return runBackup(args[1:], getenv, stdout, stderr)
+	case "restore":
+		return runRestore(args[1:], getenv, stdout, stderr)
+	case "backups":
+		return runBackups(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version)
 		return 0
 	}
-	fmt.Fprintf(stderr, "gokv: unknown command %q\nUsage: gokv [check [flags] | repair [flags] | version]; with no command gokv serves, configured by environment variables.\n", args[0])
+	fmt.Fprintf(stderr, "gokv: unknown command %q\nUsage: gokv [check [flags] | repair [flags] | backup [flags] | restore [flags] | backups [flags] | version]; with no command gokv serves, configured by environment variables.\n", args[0])
 	return 2
 }
 

@@ -215,6 +215,8 @@ func TestCommands(t *testing.T) {
 		{[]string{"version"}, 0, "dev\n", ""},
 		{[]string{"serve"}, 2, "", `unknown command "serve"`},
 		{[]string{"check", "--url", "http://127.0.0.1:1", "--wait", "100ms"}, 2, "", "set JWT_SECRET"},
+		{[]string{"backup", "--url", "http://127.0.0.1:1", "--dir", os.TempDir()}, 2, "", "set JWT_SECRET"},
+		{[]string{"restore"}, 2, "", "--file is required"},
 	}
 	for _, tt := range tests {
 		cmd := exec.Command(binary, tt.args...)

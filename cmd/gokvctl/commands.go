@@ -32,6 +32,8 @@ var commands = []command{
 	{"buckets", buckets},
 	{"watch", watch},
 	{"txn", txn},
+	{"backup", backupCmd},
+	{"restore", restoreCmd},
 }
 
 func get(ctx context.Context, a *app, args []string) error {

@@ -13,6 +13,8 @@
 //	buckets                     list buckets, one a line
 //	watch BUCKET                print changes as JSON lines until interrupted
 //	txn FILE|-                  apply a transaction {"ops":[...]}; print one line per op
+//	backup -o FILE              save a backup of the whole database to FILE (progress on stderr)
+//	restore [--replace] FILE    load a backup; --replace replaces what the database holds
 //
 // `gokvctl COMMAND -h` lists a command's flags; they may come before or
 // after its arguments, and "--" ends them.
@@ -27,7 +29,8 @@
 //	0  success (also when a watch is interrupted)
 //	1  the server refused the request or could not be reached
 //	2  bad usage: unknown command, missing argument, bad flag value, no token
-//	3  a precondition failed: If-Match/If-None-Match (412), a txn's condition (409)
+//	3  a precondition failed: If-Match/If-None-Match (412), a txn's condition (409),
+//	   a restore without --replace into a database that is not empty (409)
 //	4  the server reset a watch: list the bucket again, then watch from there
 package main
 
@@ -69,6 +72,8 @@ Commands:
   buckets                     list buckets, one a line
   watch BUCKET                print changes as JSON lines until interrupted
   txn FILE|-                  apply a transaction {"ops":[...]}; print one line per op
+  backup -o FILE              save a backup of the whole database to FILE (progress on stderr)
+  restore [--replace] FILE    load a backup; --replace replaces what the database holds
 
 "gokvctl COMMAND -h" lists a command's flags.
 
@@ -79,7 +84,8 @@ Exit codes:
   0  success (also when a watch is interrupted)
   1  the server refused the request or could not be reached
   2  bad usage: unknown command, missing argument, bad flag value, no token
-  3  a precondition failed: If-Match/If-None-Match (412), a txn's condition (409)
+  3  a precondition failed: If-Match/If-None-Match (412), a txn's condition (409),
+     a restore without --replace into a database that is not empty (409)
   4  the server reset a watch: list the bucket again, then watch from there
 
 Flags:

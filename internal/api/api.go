@@ -48,6 +48,14 @@ type Options struct {
 	// streams end then, so that they do not hold up the drain. Nil
 	// means never.
 	Stopping context.Context
+	// RestoreSpoolDir is the directory where POST /_admin/restore keeps
+	// the backup it receives until it is verified and restored. It must
+	// have room for the largest backup; "" refuses restores.
+	RestoreSpoolDir string
+	// RestoreSpoolMinFree is the free space, in bytes, a restore's spool
+	// leaves on its filesystem: a restore whose backup does not fit gets
+	// 507. 0: no check.
+	RestoreSpoolMinFree int64
 }
 
 // dataRoute captures the bucket and the whole rest of the path as the key,
@@ -79,12 +87,15 @@ func NewRouter(opts Options) (*gin.Engine, error) {
 		stopping = context.Background()
 	}
 	h := &handlers{
-		store:    opts.Store,
-		maxValue: opts.MaxValueBytes,
-		inflight: budget.New(opts.MaxInflightBytes),
-		log:      opts.Logger,
-		stopping: stopping,
-		events:   newEventTexts(),
+		store:        opts.Store,
+		maxValue:     opts.MaxValueBytes,
+		inflight:     budget.New(opts.MaxInflightBytes),
+		log:          opts.Logger,
+		stopping:     stopping,
+		events:       newEventTexts(),
+		gate:         &gate{},
+		spoolDir:     opts.RestoreSpoolDir,
+		spoolMinFree: opts.RestoreSpoolMinFree,
 	}
 	r.Use(logRequests(opts.Logger), recoverPanics(opts.Logger), hardenResponses)
 	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not found") })
@@ -102,7 +113,12 @@ func NewRouter(opts Options) (*gin.Engine, error) {
 	// have a token.
 	r.GET("/_openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", apispec.Spec) })
 
-	data := r.Group("", authenticate(opts.Verifier, opts.Logger))
+	authed := r.Group("", authenticate(opts.Verifier, opts.Logger))
+	// Any valid token may back up and restore until tokens carry scopes.
+	authed.GET("/_admin/backup", h.gate.admit, h.backup)
+	authed.POST("/_admin/restore", h.restore)
+	// Data requests wait for no restore: they are refused while one runs.
+	data := authed.Group("", h.gate.admit)
 	// Paths whose first segment starts with '_' are gokv's own; no
 	// bucket can be named so (kv.ValidateBucket).
 	data.GET("/_buckets", h.buckets)

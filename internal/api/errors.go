@@ -63,6 +63,10 @@ func statusOf(err error) (status int, msg string) {
 		return http.StatusBadRequest, errBadBody.Error()
 	case errors.Is(err, errValueTooLarge):
 		return http.StatusRequestEntityTooLarge, err.Error()
+	case errors.Is(err, kv.ErrNotEmpty):
+		return http.StatusConflict, "the database is not empty: restore with ?mode=replace to replace its contents"
+	case errors.Is(err, errRestoring):
+		return http.StatusServiceUnavailable, errRestoring.Error()
 	case errors.Is(err, kv.ErrConditionFailed):
 		return http.StatusPreconditionFailed, opMessage(err)
 	case errors.Is(err, kv.ErrNotFound):

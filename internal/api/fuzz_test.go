@@ -41,6 +41,9 @@ func FuzzHandler(f *testing.F) {
 	f.Add("PATCH", "/a:b/c", uint8(3), "Basic dXNlcjpwYXNz", []byte("{}"))
 	f.Add("GET", "/healthz", uint8(0), "", []byte(nil))
 	f.Add("PUT", "/b/ct", uint8(1), "not a type;;", []byte("v"))
+	f.Add("GET", "/_admin/backup", uint8(1), "", []byte(nil))
+	f.Add("POST", "/_admin/restore", uint8(0), "", []byte("GOKVBAK\n\x00\x01E"))
+	f.Add("POST", "/_admin/restore?mode=replace", uint8(1), "", []byte("GOKVBAK\n\x00\x01R\x01b"))
 	f.Fuzz(func(t *testing.T, method, path string, auth uint8, header string, body []byte) {
 		if !strings.HasPrefix(path, "/") {
 			path = "/" + path

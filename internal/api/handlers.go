@@ -34,6 +34,11 @@ type handlers struct {
 	log      *slog.Logger
 	stopping context.Context // done when the server shuts down
 	events   *eventTexts     // watch events, formatted once
+	gate     *gate
+	spoolDir string // where a restore spools its body; "" refuses restores
+	// spoolMinFree is the free space a restore's spool leaves on its
+	// filesystem.
+	spoolMinFree int64
 }
 
 // expiresHeader carries when an entry with a TTL expires.

@@ -46,12 +46,31 @@ type Server struct {
 // Start starts a server that stops when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t, Config{})
+}
+
+// Config changes what Start starts.
+type Config struct {
+	// Wrap, when not nil, gives the router Wrap(store) rather than the
+	// store itself: a test can watch or hold the real store's calls.
+	Wrap func(kv.Store) kv.Store
+	// RestoreSpoolMinFree is api.Options.RestoreSpoolMinFree.
+	RestoreSpoolMinFree int64
+}
+
+// StartWith starts a server as cfg says.
+func StartWith(t testing.TB, cfg Config) *Server {
+	t.Helper()
 	gin.SetMode(gin.TestMode)
 	store, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	var served kv.Store = store
+	if cfg.Wrap != nil {
+		served = cfg.Wrap(store)
+	}
 	verifier, err := auth.NewVerifier(Secret, auth.VerifierOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -59,13 +78,15 @@ func Start(t testing.TB) *Server {
 	s := &Server{Store: store}
 	s.Ready.Store(true)
 	router, err := api.NewRouter(api.Options{
-		Store:            store,
-		Verifier:         verifier,
-		Live:             store.Health,
-		Ready:            s.Ready.Load,
-		MaxValueBytes:    DefaultMaxValue,
-		MaxInflightBytes: DefaultMaxInflight,
-		Logger:           slog.New(slog.DiscardHandler),
+		Store:               served,
+		Verifier:            verifier,
+		Live:                store.Health,
+		Ready:               s.Ready.Load,
+		MaxValueBytes:       DefaultMaxValue,
+		MaxInflightBytes:    DefaultMaxInflight,
+		Logger:              slog.New(slog.DiscardHandler),
+		RestoreSpoolDir:     t.TempDir(),
+		RestoreSpoolMinFree: cfg.RestoreSpoolMinFree,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -161,6 +161,18 @@ func (c *committer) exclusive(fn func() error) error {
 	return fn()
 }
 
+// hold runs fn while no batch is being committed, as exclusive does, for
+// work that takes long while making progress: a restore. The stall clock
+// does not run meanwhile, so Health does not report the write path
+// stalled (and liveness does not restart the process) however long a
+// large restore takes. Writes queue meanwhile; the API refuses them
+// first.
+func (c *committer) hold(fn func() error) error {
+	c.leader <- struct{}{}
+	defer func() { <-c.leader }()
+	return fn()
+}
+
 // take removes the next batch from the front of the queue.
 func (c *committer) take() []*writeOp {
 	c.mu.Lock()

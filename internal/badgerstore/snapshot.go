@@ -28,6 +28,8 @@ type snapshot struct {
 	// Once it reaches 0 the transaction is discarded and refs never
 	// rises again.
 	refs atomic.Int64
+	// discarded is closed once txn is discarded.
+	discarded chan struct{}
 }
 
 func newSnapshots(db *badger.DB) *snapshots {
@@ -72,7 +74,7 @@ func (s *snapshots) refresh() {
 	if s.db.IsClosed() {
 		return
 	}
-	snap := &snapshot{txn: s.db.NewTransaction(false)}
+	snap := &snapshot{txn: s.db.NewTransaction(false), discarded: make(chan struct{})}
 	snap.refs.Store(1)
 	if old := s.cur.Swap(snap); old != nil {
 		old.unref()
@@ -86,8 +88,21 @@ func (s *snapshots) close() {
 	}
 }
 
+// pause withdraws the current snapshot and waits until the reads using
+// it are done: reads fail as if closed until the next refresh. A restore
+// pauses reads while it drops every file of the database.
+func (s *snapshots) pause() {
+	old := s.cur.Swap(nil)
+	if old == nil {
+		return
+	}
+	old.unref()
+	<-old.discarded
+}
+
 func (snap *snapshot) unref() {
 	if snap.refs.Add(-1) == 0 {
 		snap.txn.Discard()
+		close(snap.discarded)
 	}
 }

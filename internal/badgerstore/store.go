@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -51,6 +52,14 @@ type Store struct {
 	writeback    *writeback // nil with SyncWrites
 	fence        *fence
 	stallTimeout time.Duration
+	// restoring is held by a restore, and shared by backups, which read
+	// from transactions of their own that a restore's DropAll, or Close,
+	// must not pull files from under.
+	restoring sync.RWMutex
+	// life ends when Close starts: backups and restores under way stop
+	// at their next record, so that Close need not wait for them long.
+	life context.Context
+	end  context.CancelFunc
 }
 
 // maxTxnRetries bounds retries of a write that lost a race with a
@@ -151,7 +160,10 @@ func open(path string, opts Options, bopts badger.Options) (*Store, error) {
 	// Watches may resume after any version from here on; what came
 	// before this start is not in the (in-memory) history.
 	changes := watch.NewHub(snaps.cur.Load().txn.ReadTs()<<versionShift, watch.Options{})
+	life, end := context.WithCancel(context.Background())
 	s := &Store{
+		life:         life,
+		end:          end,
 		db:           db,
 		writes:       newCommitter(db, space, f, snaps),
 		snaps:        snaps,
@@ -226,6 +238,11 @@ func lockDir(path, op string) (unlock func(), err error) {
 // fails to close cleanly, and may not return at all (see fence.go), so
 // callers bound how long they wait.
 func (s *Store) Close() error {
+	// Backups and restores stop at their next record; they must be out
+	// of Badger before it closes and unmaps their files.
+	s.end()
+	s.restoring.Lock()
+	defer s.restoring.Unlock()
 	if s.reclaim != nil {
 		s.reclaim.close()
 	}

@@ -62,7 +62,9 @@ func (w *writeback) run() {
 		if err != nil {
 			continue
 		}
-		if f == nil || newest != fid {
+		// A restore's DropAll deletes every value-log file and starts
+		// again from number 1: the same number can name a new file.
+		if f == nil || newest != fid || !sameFile(f, filepath.Join(w.dir, vlogName(newest))) {
 			// The older file is Badger's to sync and, later, to delete;
 			// holding it open would keep its space after the delete.
 			if f != nil {
@@ -78,6 +80,16 @@ func (w *writeback) run() {
 		// Errors are Badger's to see: its own msync reports them.
 		_ = syscall.SyncFileRange(int(f.Fd()), 0, 0, syncFileRangeWrite)
 	}
+}
+
+// sameFile reports whether f is still the file at path.
+func sameFile(f *os.File, path string) bool {
+	open, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	named, err := os.Stat(path)
+	return err == nil && os.SameFile(open, named)
 }
 
 // close stops the write-back and waits for it; Store.Close may run more

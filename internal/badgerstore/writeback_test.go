@@ -3,12 +3,16 @@ package badgerstore
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gokv-service/gokv/internal/kv"
 )
 
 // TestValueLogIsWrittenBack: without SyncWrites, values written to the
@@ -66,4 +70,51 @@ func valueLogDirtyKiB(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return dirty
+}
+
+// TestWritebackFollowsARestore: a restore's DropAll deletes every
+// value-log file and starts again from number 1; the write-back lets go
+// of the deleted file, whose space would otherwise stay taken, and writes
+// back the new one.
+func TestWritebackFollowsARestore(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestStore(t, dir)
+	value := bytes.Repeat([]byte("v"), 4<<10)
+	for i := range 256 {
+		mustPut(t, s, "b", fmt.Sprint("k", i), Entry{Value: value})
+	}
+	time.Sleep(2 * writebackInterval) // the write-back has opened value log 1
+	next := func() (kv.Record, error) { return kv.Record{}, io.EOF }
+	if _, err := s.Restore(context.Background(), true, next); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * writebackInterval)
+	for {
+		held := deletedFilesUnder(t, dir)
+		if len(held) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s after a restore, the process still holds deleted files %q", 20*writebackInterval, held)
+		}
+		time.Sleep(writebackInterval)
+	}
+}
+
+// deletedFilesUnder lists the deleted files under dir this process holds
+// open.
+func deletedFilesUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	var held []string
+	for _, fd := range fds {
+		target, err := os.Readlink("/proc/self/fd/" + fd.Name())
+		if err == nil && strings.HasPrefix(target, dir+"/") && strings.HasSuffix(target, " (deleted)") {
+			held = append(held, target)
+		}
+	}
+	return held
 }

@@ -34,6 +34,8 @@ var (
 	// ErrHistoryGone: a watch asked to resume from a version older than
 	// the history the store keeps; the client must list again.
 	ErrHistoryGone = errors.New("watch history no longer reaches that version")
+	// ErrNotEmpty: a restore without replace found entries in the store.
+	ErrNotEmpty = errors.New("store is not empty")
 )
 
 // OpError is the failure of one op of an Apply.

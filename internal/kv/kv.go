@@ -37,6 +37,22 @@ type Store interface {
 	// closes. It fails with ErrHistoryGone when opts.Since is older than
 	// the history the store keeps.
 	Watch(ctx context.Context, bucket string, opts WatchOptions) (Watcher, error)
+	// Backup calls fn with every live entry as of one moment, without
+	// stopping writes, and returns the version the backup reflects:
+	// every write with a version up to it is in, none after it. Entries
+	// that have expired are skipped. It stops at fn's first error.
+	Backup(ctx context.Context, fn func(Record) error) (version uint64, err error)
+	// Restore writes the records next returns until it returns io.EOF,
+	// and returns how many it wrote. Without replace the store must hold
+	// no entry, else Restore fails with an error wrapping ErrNotEmpty
+	// having written nothing; with replace every entry is removed first.
+	// Records already expired are skipped, and names are validated as
+	// Apply does. Restore produces no watch events: every watch ends
+	// with ErrHistoryGone, since history does not carry across a
+	// restore. Callers keep other requests away while it runs. When it
+	// fails part way, a store that was empty is left empty; one being
+	// replaced holds part of the records.
+	Restore(ctx context.Context, replace bool, next func() (Record, error)) (count int, err error)
 	// Health returns an error while the process needs a restart to
 	// serve again (what liveness reports).
 	Health() error
@@ -55,6 +71,17 @@ type Entry struct {
 	Version uint64
 	// ExpiresAt is when the entry stops existing; zero for never.
 	ExpiresAt time.Time
+}
+
+// Record is one entry as a backup holds it: what it takes to write the
+// entry again, in any backend. Versions are not kept: a restored entry
+// gets a new one.
+type Record struct {
+	Bucket, Key string
+	ContentType string
+	// ExpiresAt is when the entry stops existing; zero for never.
+	ExpiresAt time.Time
+	Value     []byte
 }
 
 // OpKind says what an Op does.

@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -81,8 +83,22 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
+// restoreSpoolDir is the directory under DB_PATH where a restore keeps
+// the backup it receives until it is verified: on the volume that must
+// hold the restored data anyway, rather than a small or in-memory /tmp.
+// Badger and the preflight check ignore subdirectories.
+const restoreSpoolDir = "restore-tmp"
+
 // build makes the router and the HTTP server around the open store.
 func (s *Server) build() error {
+	spool := filepath.Join(s.cfg.DBPath, restoreSpoolDir)
+	// What is there is a spool a crash or kill left behind.
+	if err := os.RemoveAll(spool); err != nil {
+		return fmt.Errorf("clear restore spool: %w", err)
+	}
+	if err := os.Mkdir(spool, 0o700); err != nil {
+		return fmt.Errorf("create restore spool: %w", err)
+	}
 	verifier, err := auth.NewVerifier([]byte(s.cfg.JWTSecret), auth.VerifierOptions{
 		Issuer:      s.cfg.JWTIssuer,
 		Audience:    s.cfg.JWTAudience,
@@ -105,6 +121,9 @@ func (s *Server) build() error {
 		TrustedProxies:   s.cfg.TrustedProxies,
 		Logger:           s.log,
 		Stopping:         streams,
+		RestoreSpoolDir:  spool,
+		// The spool shares the database's volume and its reserve.
+		RestoreSpoolMinFree: s.cfg.MinFreeBytes,
 	})
 	if err != nil {
 		return err

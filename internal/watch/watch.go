@@ -81,6 +81,9 @@ type Hub struct {
 	floor  uint64
 	last   uint64 // the newest version published, or the start
 	closed bool
+	// resetSeq is the sequence number from which the history starts
+	// after the last Reset; watchers before it were ended by one.
+	resetSeq atomic.Uint64
 
 	// running counts the watchers' goroutines and the waker.
 	running sync.WaitGroup
@@ -182,6 +185,33 @@ func (h *Hub) push(ev kv.Event) {
 	h.slot(seq).Store(&entry{seq: seq, ev: ev})
 	h.tail.Store(seq + 1)
 	h.bytes += size
+}
+
+// Reset forgets the history and ends every watch with kv.ErrHistoryGone,
+// as when a restore replaced the store's contents: the changes before it
+// describe another store. Watches may resume from start on, which must not
+// be below any version published before.
+func (h *Hub) Reset(start uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	for i := range h.ring {
+		h.ring[i].Store(nil)
+	}
+	// Moving past one sequence number no slot holds makes every watcher,
+	// however caught up, find a slot without its event: it is behind.
+	seq := h.tail.Load() + 1
+	h.resetSeq.Store(seq)
+	h.head.Store(seq)
+	h.tail.Store(seq)
+	h.bytes = 0
+	h.floor, h.last = max(start, h.last), max(start, h.last)
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
 }
 
 // evict drops the oldest retained event.
@@ -349,6 +379,9 @@ func (w *watcher) read(batch []kv.Event) ([]kv.Event, error) {
 }
 
 func (w *watcher) behind() error {
+	if w.next < w.hub.resetSeq.Load() {
+		return fmt.Errorf("watch bucket %q ended: the store was restored from a backup: %w", w.bucket, kv.ErrHistoryGone)
+	}
 	return fmt.Errorf("watch bucket %q fell behind: %d events it had not received were evicted: %w",
 		w.bucket, w.hub.head.Load()-w.next, kv.ErrHistoryGone)
 }

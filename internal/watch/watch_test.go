@@ -464,3 +464,43 @@ func TestSubscribeAfterClose(t *testing.T) {
 	}
 	h.Publish(sequence(0, 1, 1)) // dropped, and does not panic
 }
+
+// TestResetEndsEveryWatch: after Reset every watch ends with
+// kv.ErrHistoryGone, whether it was caught up, behind or not yet started
+// on the history; resuming from before the reset fails; watches started
+// afterwards see what is published next.
+func TestResetEndsEveryWatch(t *testing.T) {
+	ctx := context.Background()
+	h := watch.NewHub(0, watch.Options{})
+	defer h.Close()
+	events := sequence(0, 20, 1)
+	caughtUp, err := h.Subscribe(ctx, "a", kv.WatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Publish(events)
+	receive(t, caughtUp, len(matching(events, "a", "")))
+	// Reads nothing: its events wait in the history or its channel.
+	behind, err := h.Subscribe(ctx, "b", kv.WatchOptions{Since: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	h.Reset(1000)
+	for name, w := range map[string]kv.Watcher{"caught up": caughtUp, "behind": behind} {
+		drain(t, w)
+		if err := w.Err(); !errors.Is(err, kv.ErrHistoryGone) || !strings.Contains(err.Error(), "restored") {
+			t.Errorf("%s watch after Reset: Err = %v, want kv.ErrHistoryGone saying the store was restored", name, err)
+		}
+	}
+	if _, err := h.Subscribe(ctx, "a", kv.WatchOptions{Since: 20}); !errors.Is(err, kv.ErrHistoryGone) {
+		t.Errorf("resume from before the reset: err = %v, want kv.ErrHistoryGone", err)
+	}
+	after, err := h.Subscribe(ctx, "a", kv.WatchOptions{Since: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := []kv.Event{put(1001, "a", "k", "v")}
+	h.Publish(next)
+	checkEvents(t, receive(t, after, 1), next)
+}

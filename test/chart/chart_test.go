@@ -73,9 +73,10 @@ func TestEveryScenario(t *testing.T) {
 			checkServices(t, rel, sts)
 			checkServiceAccount(t, rel, pod)
 
-			if jobs := each[*batchv1.Job](rel); len(jobs) > 0 {
+			if jobs := jobsOf(rel, "jwt-gen"); len(jobs) > 0 {
 				checkJob(t, jobs, sts, secretRef)
 			}
+			checkBackup(t, rel, sts, secretRef)
 			testPod := only[*corev1.Pod](t, rel)
 			checkTestPod(t, testPod, sts, secretRef)
 		})

@@ -119,3 +119,17 @@ imagePullSecrets:
 securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}
 {{- end }}
+
+{{/*
+The claim that holds the backups: backup.existingClaim, or the chart's.
+*/}}
+{{- define "gokv.backupClaimName" -}}
+{{- default (printf "%s-backup" (include "gokv.fullname" . | trunc 56 | trimSuffix "-")) .Values.backup.existingClaim }}
+{{- end }}
+
+{{/*
+The URL of the gokv Service, for the pods that talk to it.
+*/}}
+{{- define "gokv.serviceURL" -}}
+{{- printf "http://%s:%d" (include "gokv.fullname" .) (int .Values.service.port) }}
+{{- end }}

@@ -38,11 +38,29 @@ func Run(t *testing.T, open Open) {
 		{"Buckets", testBuckets},
 		{"Watch", testWatch},
 		{"GetReserve", testGetReserve},
+		{"RestoreIntoNonEmpty", testRestoreIntoNonEmpty},
+		{"RestoreReplace", testRestoreReplace},
+		{"RestoreSkipsAndValidates", testRestoreSkipsAndValidates},
+		{"RestoreEndsWatches", testRestoreEndsWatches},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.fn(t, open(t))
+		})
+	}
+	// Tests that need a second, fresh store to restore into.
+	twoStores := []struct {
+		name string
+		fn   func(*testing.T, kv.Store, kv.Store)
+	}{
+		{"BackupRestore", testBackupRestore},
+		{"BackupIsConsistent", testBackupIsConsistent},
+	}
+	for _, tt := range twoStores {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, open(t), open(t))
 		})
 	}
 }
