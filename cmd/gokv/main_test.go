@@ -60,6 +60,8 @@ func env(dbPath string, extra ...string) []string {
 		"JWT_SECRET=" + testSecret,
 		"DB_PATH=" + dbPath,
 		"PORT=0",
+		// Tests run many servers at once; the default 9090 is one port.
+		"METRICS_PORT=0",
 		"GIN_MODE=release",
 		"LOG_FORMAT=json",
 	}, extra...)

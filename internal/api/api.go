@@ -15,11 +15,14 @@ import (
 
 	"github.com/gokv-service/gokv/internal/budget"
 	"github.com/gokv-service/gokv/internal/kv"
+	"github.com/gokv-service/gokv/internal/metrics"
 )
 
-// TokenVerifier accepts or rejects a bearer token.
+// TokenVerifier accepts or rejects a bearer token. It returns the token's
+// subject, for the log, or an error wrapping one of internal/auth's
+// reasons (auth.ErrExpired, ...), for metrics.
 type TokenVerifier interface {
-	Verify(token string) error
+	Verify(token string) (subject string, err error)
 }
 
 // Options configure the router.
@@ -48,6 +51,8 @@ type Options struct {
 	// streams end then, so that they do not hold up the drain. Nil
 	// means never.
 	Stopping context.Context
+	// Metrics counts requests and auth refusals; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // dataRoute captures the bucket and the whole rest of the path as the key,
@@ -85,7 +90,7 @@ func NewRouter(opts Options) (*gin.Engine, error) {
 		log:      opts.Logger,
 		stopping: stopping,
 	}
-	r.Use(logRequests(opts.Logger), recoverPanics(opts.Logger), hardenResponses)
+	r.Use(logRequests(opts.Logger), opts.Metrics.Middleware(), recoverPanics(opts.Logger), hardenResponses)
 	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not found") })
 	r.NoMethod(func(c *gin.Context) { abort(c, http.StatusMethodNotAllowed, "method not allowed") })
 
@@ -101,7 +106,7 @@ func NewRouter(opts Options) (*gin.Engine, error) {
 	// have a token.
 	r.GET("/_openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", apispec.Spec) })
 
-	data := r.Group("", authenticate(opts.Verifier, opts.Logger))
+	data := r.Group("", authenticate(opts.Verifier, opts.Logger, opts.Metrics))
 	// Paths whose first segment starts with '_' are gokv's own; no
 	// bucket can be named so (kv.ValidateBucket).
 	data.GET("/_buckets", h.buckets)

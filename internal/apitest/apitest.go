@@ -18,6 +18,7 @@ import (
 	"github.com/gokv-service/gokv/internal/auth"
 	"github.com/gokv-service/gokv/internal/badgerstore"
 	"github.com/gokv-service/gokv/internal/kv"
+	"github.com/gokv-service/gokv/internal/metrics"
 )
 
 // Secret is the JWT secret of every test server.
@@ -41,22 +42,47 @@ type Server struct {
 	Ready atomic.Bool
 	// Handler is the router, for requests served in-process (fuzzing).
 	Handler http.Handler
+	// Metrics are the server's series; MetricsURL serves them, as
+	// METRICS_PORT does.
+	Metrics    *metrics.Metrics
+	MetricsURL string
+}
+
+// Options change a test server from the defaults.
+type Options struct {
+	// Logger receives the server's log; nil discards it.
+	Logger *slog.Logger
+	// MinFreeBytes is the store's badgerstore.Options.MinFreeBytes: set
+	// it above the free space to have writes refused with 507.
+	MinFreeBytes int64
 }
 
 // Start starts a server that stops when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with opts.
+func StartWith(t testing.TB, opts Options) *Server {
+	t.Helper()
 	gin.SetMode(gin.TestMode)
-	store, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := metrics.New()
+	store, err := badgerstore.Open(t.TempDir(), badgerstore.Options{MinFreeBytes: opts.MinFreeBytes, Observer: m})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	m.CollectStore(store.Stats)
 	verifier, err := auth.NewVerifier(Secret, auth.VerifierOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Store: store}
+	s := &Server{Store: store, Metrics: m}
 	s.Ready.Store(true)
 	router, err := api.NewRouter(api.Options{
 		Store:            store,
@@ -65,7 +91,8 @@ func Start(t testing.TB) *Server {
 		Ready:            s.Ready.Load,
 		MaxValueBytes:    DefaultMaxValue,
 		MaxInflightBytes: DefaultMaxInflight,
-		Logger:           slog.New(slog.DiscardHandler),
+		Logger:           log,
+		Metrics:          m,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +101,9 @@ func Start(t testing.TB) *Server {
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
+	msrv := httptest.NewServer(m.Handler())
+	t.Cleanup(msrv.Close)
+	s.MetricsURL = msrv.URL + "/metrics"
 	s.Token = MintToken(t, time.Hour)
 	return s
 }

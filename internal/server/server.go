@@ -23,6 +23,7 @@ import (
 	"github.com/gokv-service/gokv/internal/auth"
 	"github.com/gokv-service/gokv/internal/badgerstore"
 	"github.com/gokv-service/gokv/internal/config"
+	"github.com/gokv-service/gokv/internal/metrics"
 )
 
 // Timeouts and limits of the HTTP server. They bound how long a slow or
@@ -61,20 +62,34 @@ type Server struct {
 	// stopStreams ends watch streams when the shutdown starts.
 	stopStreams context.CancelFunc
 	addr        atomic.Pointer[net.Addr]
+	// metrics is nil when METRICS_PORT is 0; metricsLn, unless nil, is
+	// the listener to serve them on instead of HOST:METRICS_PORT.
+	metrics     *metrics.Metrics
+	metricsLn   net.Listener
+	metricsAddr atomic.Pointer[net.Addr]
 }
 
 // New opens the store and builds the server; Serve runs it. When New
 // fails nothing is left open.
 func New(cfg config.Config, log *slog.Logger) (*Server, error) {
-	store, err := badgerstore.Open(cfg.DBPath, badgerstore.Options{
+	opts := badgerstore.Options{
 		SyncWrites:   cfg.SyncWrites,
 		MinFreeBytes: cfg.MinFreeBytes,
 		Logger:       log,
-	})
+	}
+	var m *metrics.Metrics
+	if cfg.MetricsPort != 0 {
+		m = metrics.New()
+		opts.Observer = m
+	}
+	store, err := badgerstore.Open(cfg.DBPath, opts)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: store}
+	if m != nil {
+		m.CollectStore(store.Stats)
+	}
+	s := &Server{cfg: cfg, log: log, store: store, metrics: m}
 	if err := s.build(); err != nil {
 		return nil, errors.Join(err, s.closeStore(func() {}, &sync.WaitGroup{}, closeGrace))
 	}
@@ -105,6 +120,7 @@ func (s *Server) build() error {
 		TrustedProxies:   s.cfg.TrustedProxies,
 		Logger:           s.log,
 		Stopping:         streams,
+		Metrics:          s.metrics,
 	})
 	if err != nil {
 		return err
@@ -142,6 +158,56 @@ func (s *Server) Addr() net.Addr {
 		return *a
 	}
 	return nil
+}
+
+// ServeMetricsOn makes Serve serve /metrics on ln rather than on
+// HOST:METRICS_PORT, e.g. on a free port picked by the caller. Call it
+// before Serve; it is ignored (and ln closed) when METRICS_PORT is 0.
+func (s *Server) ServeMetricsOn(ln net.Listener) {
+	if s.metrics == nil {
+		ln.Close()
+		return
+	}
+	s.metricsLn = ln
+}
+
+// MetricsAddr is the address /metrics is served on; nil until Serve has
+// started it, and always nil when METRICS_PORT is 0.
+func (s *Server) MetricsAddr() net.Addr {
+	if a := s.metricsAddr.Load(); a != nil {
+		return *a
+	}
+	return nil
+}
+
+// serveMetrics serves /metrics, without authentication, on s.metricsLn or
+// a listener of its own on HOST:METRICS_PORT: a listener apart from the
+// API's, so that scrapers need no token and the API grows no endpoint.
+// The returned function stops it.
+func (s *Server) serveMetrics() (stop func(), err error) {
+	ln := s.metricsLn
+	if ln == nil {
+		ln, err = net.Listen("tcp", net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.MetricsPort)))
+		if err != nil {
+			return nil, fmt.Errorf("METRICS_PORT: listen on port %d: %w", s.cfg.MetricsPort, err)
+		}
+	}
+	addr := ln.Addr()
+	s.metricsAddr.Store(&addr)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	go srv.Serve(ln)
+	s.log.Info("metrics serving", "addr", addr.String(), "path", "/metrics")
+	return func() { srv.Close() }, nil
 }
 
 // Serve serves gokv on ln until ctx is done, then shuts down gracefully:
