@@ -220,8 +220,6 @@ func (s *Server) serveMetrics() (stop func(), err error) {
 // store whatever happens; call it once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) (err error) {
 	cfg, log := s.cfg, s.log
-	addr := ln.Addr()
-	s.addr.Store(&addr)
 	// Until shutdown starts, an early return closes at once.
 	deadline := time.Now()
 	var gcDone sync.WaitGroup
@@ -234,6 +232,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) (err error) {
 		}
 		log.Info("database closed", "db_path", cfg.DBPath)
 	}()
+
+	if s.metrics != nil {
+		// Stopped when Serve returns, after the drain and before the
+		// store closes: scrapes read the store. Started before Addr is
+		// set, so that a caller who sees Addr sees MetricsAddr too.
+		stopMetrics, err := s.serveMetrics()
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
+	addr := ln.Addr()
+	s.addr.Store(&addr)
 
 	// Every connection costs memory (buffers, a goroutine) for as long as
 	// it is open, idle or not; beyond MAX_CONNS new ones wait in the
