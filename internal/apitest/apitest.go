@@ -55,6 +55,9 @@ type Options struct {
 	// MinFreeBytes is the store's badgerstore.Options.MinFreeBytes: set
 	// it above the free space to have writes refused with 507.
 	MinFreeBytes int64
+	// NoMetrics turns metrics off, as METRICS_PORT=0 does: Metrics is
+	// nil and MetricsURL empty.
+	NoMetrics bool
 }
 
 // Start starts a server that stops when the test ends.
@@ -71,13 +74,20 @@ func StartWith(t testing.TB, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := metrics.New()
-	store, err := badgerstore.Open(t.TempDir(), badgerstore.Options{MinFreeBytes: opts.MinFreeBytes, Observer: m})
+	storeOpts := badgerstore.Options{MinFreeBytes: opts.MinFreeBytes}
+	var m *metrics.Metrics
+	if !opts.NoMetrics {
+		m = metrics.New()
+		storeOpts.Observer = m
+	}
+	store, err := badgerstore.Open(t.TempDir(), storeOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	m.CollectStore(store.Stats)
+	if m != nil {
+		m.CollectStore(store.Stats)
+	}
 	verifier, err := auth.NewVerifier(Secret, auth.VerifierOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -101,9 +111,11 @@ func StartWith(t testing.TB, opts Options) *Server {
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
-	msrv := httptest.NewServer(m.Handler())
-	t.Cleanup(msrv.Close)
-	s.MetricsURL = msrv.URL + "/metrics"
+	if m != nil {
+		msrv := httptest.NewServer(m.Handler())
+		t.Cleanup(msrv.Close)
+		s.MetricsURL = msrv.URL + "/metrics"
+	}
 	s.Token = MintToken(t, time.Hour)
 	return s
 }
