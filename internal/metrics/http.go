@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Middleware counts, times and sizes every request, labelled by method,
@@ -33,22 +35,77 @@ func (m *Metrics) Middleware() gin.HandlerFunc {
 			c.Request.Body = body
 		}
 		c.Next()
-		method := methodLabel(c.Request.Method)
 		route := c.FullPath()
 		if route == "" {
 			route = unmatchedRoute
 		}
-		m.requests.WithLabelValues(method, route, codeLabel(c.Writer.Status())).Inc()
+		rs := m.route(methodLabel(c.Request.Method), route)
+		rs.count(c.Writer.Status())
 		if !strings.HasPrefix(c.Writer.Header().Get("Content-Type"), "text/event-stream") {
-			m.duration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+			rs.duration.Observe(time.Since(start).Seconds())
 		}
 		reqBytes := max(c.Request.ContentLength, 0)
 		if body != nil {
 			reqBytes = body.n
 		}
-		m.requestBytes.WithLabelValues(method, route).Observe(float64(reqBytes))
-		m.responseBytes.WithLabelValues(method, route).Observe(float64(max(c.Writer.Size(), 0)))
+		rs.requestBytes.Observe(float64(reqBytes))
+		rs.responseBytes.Observe(float64(max(c.Writer.Size(), 0)))
 	}
+}
+
+// routeSeries are the series of one method and route, looked up once:
+// finding a vector's child hashes its label values every time, which
+// four times a request is a measurable share of a cached GET.
+type routeSeries struct {
+	m                                     *Metrics
+	method, route                         string
+	duration, requestBytes, responseBytes prometheus.Observer
+	// codes[code-100] is the request counter of a status code.
+	codes [500]atomic.Pointer[prometheus.Counter]
+}
+
+type routeKey struct{ method, route string }
+
+// route returns the series of method and route, made on first use. Both
+// come from bounded sets (methodLabel, the router's templates).
+func (m *Metrics) route(method, route string) *routeSeries {
+	k := routeKey{method, route}
+	m.routesMu.RLock()
+	rs := m.routes[k]
+	m.routesMu.RUnlock()
+	if rs != nil {
+		return rs
+	}
+	m.routesMu.Lock()
+	defer m.routesMu.Unlock()
+	if rs = m.routes[k]; rs == nil {
+		rs = &routeSeries{
+			m: m, method: method, route: route,
+			duration:      m.duration.WithLabelValues(method, route),
+			requestBytes:  m.requestBytes.WithLabelValues(method, route),
+			responseBytes: m.responseBytes.WithLabelValues(method, route),
+		}
+		m.routes[k] = rs
+	}
+	return rs
+}
+
+// count counts a request answered with code.
+func (rs *routeSeries) count(code int) {
+	if code < 100 || code >= 600 {
+		rs.m.requests.WithLabelValues(rs.method, rs.route, strconv.Itoa(code)).Inc()
+		return
+	}
+	slot := &rs.codes[code-100]
+	c := slot.Load()
+	if c == nil {
+		// Racing first uses store the same child: the vector returns
+		// one counter per label values.
+		counter := rs.m.requests.WithLabelValues(rs.method, rs.route, strconv.Itoa(code))
+		c = &counter
+		slot.Store(c)
+	}
+	(*c).Inc()
 }
 
 // methodLabel bounds the method label: net/http accepts any token as a
@@ -60,22 +117,6 @@ func methodLabel(method string) string {
 		return method
 	default:
 		return "other"
-	}
-}
-
-// codeLabel is strconv.Itoa without an allocation for the usual codes.
-func codeLabel(code int) string {
-	switch code {
-	case http.StatusOK:
-		return "200"
-	case http.StatusCreated:
-		return "201"
-	case http.StatusNoContent:
-		return "204"
-	case http.StatusNotFound:
-		return "404"
-	default:
-		return strconv.Itoa(code)
 	}
 }
 

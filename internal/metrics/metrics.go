@@ -6,6 +6,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,6 +47,9 @@ type Metrics struct {
 	requestBytes  *prometheus.HistogramVec
 	responseBytes *prometheus.HistogramVec
 	authRefusals  *prometheus.CounterVec
+	// routes caches the HTTP series per method and route (http.go).
+	routesMu sync.RWMutex
+	routes   map[routeKey]*routeSeries
 
 	keysWritten, keysDeleted prometheus.Counter
 	commitApplies            prometheus.Histogram
@@ -58,7 +62,7 @@ type Metrics struct {
 // New returns the series, registered with a new registry together with
 // the Go runtime's and the process's collectors.
 func New() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry()}
+	m := &Metrics{reg: prometheus.NewRegistry(), routes: map[routeKey]*routeSeries{}}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gokv_http_requests_total",
 		Help: "HTTP requests answered, by method, route template and status code.",
