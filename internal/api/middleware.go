@@ -130,16 +130,15 @@ func hardenResponses(c *gin.Context) {
 	c.Next()
 }
 
-// Keys of what a request's gin.Context carries for its log lines.
-const (
-	requestIDKey = "gokv.request_id"
-	subjectKey   = "gokv.subject"
-)
+// subjectKey is where authenticate leaves the token's subject in the
+// request's gin.Context, for its log line.
+const subjectKey = "gokv.subject"
 
 // requestIDHeader names a request across gokv's log, its error bodies and
 // whatever sent it: a proxy or client that sets one finds it again in
-// gokv's log.
-const requestIDHeader = "X-Request-ID"
+// gokv's log. X-Request-ID in its canonical form, which header lookups
+// then need not allocate to make.
+const requestIDHeader = "X-Request-Id"
 
 // maxRequestIDLen bounds a request id taken from a client: it goes into
 // every log line of the request.
@@ -158,7 +157,6 @@ func logRequests(log *slog.Logger) gin.HandlerFunc {
 			id = newRequestID()
 		}
 		c.Header(requestIDHeader, id)
-		c.Set(requestIDKey, id)
 		c.Next()
 		ctx := c.Request.Context()
 		if !log.Enabled(ctx, slog.LevelInfo) {
@@ -205,8 +203,10 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// requestIDOf is the id logRequests gave the request.
-func requestIDOf(c *gin.Context) string { return c.GetString(requestIDKey) }
+// requestIDOf is the id logRequests gave the request. The response's
+// header is where it is kept: setting a gin.Context key would allocate
+// the context's map on every request.
+func requestIDOf(c *gin.Context) string { return c.Writer.Header().Get(requestIDHeader) }
 
 // recoverPanics turns a panic in a handler into a logged 500 with a JSON
 // body, instead of Gin's stack trace on stderr. Panics inside the storage
