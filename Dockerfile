@@ -30,5 +30,6 @@ USER 65532:65532
 # With the default DB_PATH (./data) a plain `docker run` keeps its data in
 # the nonroot user's home; the chart mounts a volume at DB_PATH=/data.
 WORKDIR /home/nonroot
-EXPOSE 8080
+# The API, and Prometheus metrics (METRICS_PORT).
+EXPOSE 8080 9090
 ENTRYPOINT ["/gokv"]

@@ -100,7 +100,7 @@ func newRouter(verifier *auth.Verifier) *gin.Engine {
 	r.GET("/readyz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	data := r.Group("", func(c *gin.Context) {
 		scheme, token, _ := strings.Cut(c.GetHeader("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Bearer") || verifier.Verify(token) != nil {
+		if _, err := verifier.Verify(token); !strings.EqualFold(scheme, "Bearer") || err != nil {
 			c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "invalid token"})
 		}
 	})

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -109,4 +113,48 @@ func TestMaxTokenLifetime(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMetricsPort: /metrics answers without a token on METRICS_PORT, at
+// HOST; a METRICS_PORT in use stops gokv with one line naming it.
+func TestMetricsPort(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	busy := held.Addr().(*net.TCPAddr).Port
+	t.Run("in use", func(t *testing.T) {
+		cmd := exec.Command(binary)
+		cmd.Env = env(filepath.Join(t.TempDir(), "db"), "HOST=127.0.0.1", fmt.Sprint("METRICS_PORT=", busy))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		cmd.Run()
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		want := fmt.Sprintf("gokv: METRICS_PORT: listen on port %d: ", busy)
+		if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.HasPrefix(lines[len(lines)-1], want) {
+			t.Errorf("exit %d, last line %q; want 1 and %q...", code, lines[len(lines)-1], want)
+		}
+	})
+	t.Run("serving", func(t *testing.T) {
+		free, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := free.Addr().(*net.TCPAddr).Port
+		free.Close()
+		p := start(t, env(filepath.Join(t.TempDir(), "db"), "HOST=127.0.0.1", fmt.Sprint("METRICS_PORT=", port)))
+		if status, _ := do(t, http.MethodGet, p.URL+"/healthz", nil); status != http.StatusOK {
+			t.Fatalf("healthz: %d", status)
+		}
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := `gokv_http_requests_total{code="200",method="GET",route="/healthz"} 1`; resp.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Errorf("GET /metrics: %d, want 200 with %s", resp.StatusCode, want)
+		}
+	})
 }

@@ -60,6 +60,8 @@ func env(dbPath string, extra ...string) []string {
 		"JWT_SECRET=" + testSecret,
 		"DB_PATH=" + dbPath,
 		"PORT=0",
+		// Tests run many servers at once; the default 9090 is one port.
+		"METRICS_PORT=0",
 		"GIN_MODE=release",
 		"LOG_FORMAT=json",
 	}, extra...)
@@ -179,6 +181,7 @@ func TestConfigErrorsExitAtOnce(t *testing.T) {
 		{"host name", []string{"HOST=gokv.example.com"}, "gokv: HOST must be an IP address"},
 		{"GC interval too short", []string{"GC_INTERVAL=5ms"}, "gokv: GC_INTERVAL must be at least 1s, got 5ms"},
 		{"shutdown timeout too long", []string{"SHUTDOWN_TIMEOUT=2h"}, "gokv: SHUTDOWN_TIMEOUT must be at most 10m0s, got 2h0m0s"},
+		{"metrics on the API port", []string{"PORT=9000", "METRICS_PORT=9000"}, "gokv: METRICS_PORT must differ from PORT (9000)"},
 		{"min free larger than the disk", []string{"MIN_FREE_BYTES=9223372036854775807"}, "gokv: MIN_FREE_BYTES must be less than the size of DB_PATH's filesystem"},
 	}
 	for _, tt := range tests {

@@ -112,7 +112,8 @@ func (h *handlers) backup(c *gin.Context) {
 		return
 	}
 	c.Writer.Header().Set(backupVersionHeader, strconv.FormatUint(version, 10))
-	h.log.Info("backup sent", "records", w.Count(), "version", version)
+	h.metrics.BackupSucceeded(time.Now(), int64(c.Writer.Size()))
+	h.log.Info("backup sent", "records", w.Count(), "bytes", c.Writer.Size(), "version", version)
 }
 
 // deadlineWriter extends the write deadline before every write.

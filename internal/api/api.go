@@ -15,11 +15,14 @@ import (
 
 	"github.com/gokv-service/gokv/internal/budget"
 	"github.com/gokv-service/gokv/internal/kv"
+	"github.com/gokv-service/gokv/internal/metrics"
 )
 
-// TokenVerifier accepts or rejects a bearer token.
+// TokenVerifier accepts or rejects a bearer token. It returns the token's
+// subject, for the log, or an error wrapping one of internal/auth's
+// reasons (auth.ErrExpired, ...), for metrics.
 type TokenVerifier interface {
-	Verify(token string) error
+	Verify(token string) (subject string, err error)
 }
 
 // Options configure the router.
@@ -56,6 +59,9 @@ type Options struct {
 	// leaves on its filesystem: a restore whose backup does not fit gets
 	// 507. 0: no check.
 	RestoreSpoolMinFree int64
+	// Metrics counts requests, auth refusals and backups; nil counts
+	// nothing.
+	Metrics *metrics.Metrics
 }
 
 // dataRoute captures the bucket and the whole rest of the path as the key,
@@ -93,11 +99,12 @@ func NewRouter(opts Options) (*gin.Engine, error) {
 		log:          opts.Logger,
 		stopping:     stopping,
 		events:       newEventTexts(),
+		metrics:      opts.Metrics,
 		gate:         &gate{},
 		spoolDir:     opts.RestoreSpoolDir,
 		spoolMinFree: opts.RestoreSpoolMinFree,
 	}
-	r.Use(logRequests(opts.Logger), recoverPanics(opts.Logger), hardenResponses)
+	r.Use(logRequests(opts.Logger), opts.Metrics.Middleware(), recoverPanics(opts.Logger), hardenResponses)
 	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not found") })
 	r.NoMethod(func(c *gin.Context) { abort(c, http.StatusMethodNotAllowed, "method not allowed") })
 
@@ -113,7 +120,7 @@ func NewRouter(opts Options) (*gin.Engine, error) {
 	// have a token.
 	r.GET("/_openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", apispec.Spec) })
 
-	authed := r.Group("", authenticate(opts.Verifier, opts.Logger))
+	authed := r.Group("", authenticate(opts.Verifier, opts.Logger, opts.Metrics))
 	// Any valid token may back up and restore until tokens carry scopes.
 	authed.GET("/_admin/backup", h.gate.admit, h.backup)
 	authed.POST("/_admin/restore", h.restore)

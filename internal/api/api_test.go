@@ -88,10 +88,14 @@ func (r response) errorMessage(t testing.TB) string {
 		t.Errorf("error response Content-Type = %q, want application/json", ct)
 	}
 	var body struct {
-		Error string `json:"error"`
+		Error     string `json:"error"`
+		RequestID string `json:"request_id"`
 	}
 	if err := json.Unmarshal(r.body, &body); err != nil || body.Error == "" {
 		t.Errorf(`error body %q is not {"error": "..."}: %v`, r.body, err)
+	}
+	if id := r.header.Get("X-Request-ID"); body.RequestID != id || id == "" {
+		t.Errorf("error body's request_id %q, X-Request-ID %q: want the same id", body.RequestID, id)
 	}
 	return body.Error
 }

@@ -28,6 +28,8 @@ type errorBody struct {
 	Error string `json:"error"`
 	// Op is the index of the failed op of a transaction.
 	Op *int `json:"op,omitempty"`
+	// RequestID is the request's X-Request-ID, which its log lines carry.
+	RequestID string `json:"request_id"`
 }
 
 // fail answers a request with the status and message err maps to. Server
@@ -39,10 +41,10 @@ func (h *handlers) fail(c *gin.Context, err error) {
 		// Overload answered as designed, not a fault.
 		c.Header("Retry-After", retryAfterBusy)
 		h.log.Warn("request refused: too many bytes in flight", "method", c.Request.Method,
-			"path", c.Request.URL.EscapedPath(), "err", err)
+			"path", c.Request.URL.EscapedPath(), "err", err, "request_id", requestIDOf(c))
 	case status >= http.StatusInternalServerError:
 		h.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.EscapedPath(),
-			"status", status, "err", err)
+			"status", status, "err", err, "request_id", requestIDOf(c))
 	}
 	abort(c, status, msg)
 }
@@ -102,5 +104,5 @@ func opMessage(err error) string {
 
 // abort ends the request with a JSON error body.
 func abort(c *gin.Context, status int, msg string) {
-	c.AbortWithStatusJSON(status, errorBody{Error: msg})
+	c.AbortWithStatusJSON(status, errorBody{Error: msg, RequestID: requestIDOf(c)})
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gokv-service/gokv/internal/budget"
 	"github.com/gokv-service/gokv/internal/kv"
+	"github.com/gokv-service/gokv/internal/metrics"
 )
 
 // defaultContentType is stored when a write names none.
@@ -34,6 +35,7 @@ type handlers struct {
 	log      *slog.Logger
 	stopping context.Context // done when the server shuts down
 	events   *eventTexts     // watch events, formatted once
+	metrics  *metrics.Metrics
 	gate     *gate
 	spoolDir string // where a restore spools its body; "" refuses restores
 	// spoolMinFree is the free space a restore's spool leaves on its

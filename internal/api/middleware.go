@@ -1,13 +1,20 @@
 package api
 
 import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/gokv-service/gokv/internal/auth"
+	"github.com/gokv-service/gokv/internal/metrics"
 )
 
 // Challenges sent with 401 responses (RFC 6750 §3): a request without
@@ -16,28 +23,59 @@ import (
 const (
 	challengeMissing = `Bearer realm="gokv"`
 	challengeInvalid = `Bearer realm="gokv", error="invalid_token"`
+	// A token without the scope a request needs (RFC 6750 §3.1).
+	challengeForbidden = `Bearer realm="gokv", error="insufficient_scope"`
 )
 
-// authenticate lets a request through only with a valid bearer token.
-func authenticate(v TokenVerifier, log *slog.Logger) gin.HandlerFunc {
+// authenticate lets a request through only with a valid bearer token, and
+// keeps the token's subject for the request's log line.
+func authenticate(v TokenVerifier, log *slog.Logger, m *metrics.Metrics) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		// Two Authorization headers are ambiguous: a proxy in front may
 		// check one and gokv the other. Refuse rather than pick.
 		if n := len(c.Request.Header.Values("Authorization")); n > 1 {
+			m.AuthRefused(metrics.ReasonMalformed)
 			refuse(c, log, http.StatusBadRequest, "", "more than one Authorization header")
 			return
 		}
 		token, ok := bearerToken(c.GetHeader("Authorization"))
 		if !ok {
+			m.AuthRefused(metrics.ReasonMissing)
 			refuse(c, log, http.StatusUnauthorized, challengeMissing, "missing bearer token")
 			return
 		}
-		if err := v.Verify(token); err != nil {
-			log.Debug("token refused", "reason", err.Error(), "client", c.ClientIP())
+		subject, err := v.Verify(token)
+		if err != nil {
+			reason := refusalReason(err)
+			m.AuthRefused(reason)
+			log.Debug("token refused", "reason", err.Error(), "client", c.ClientIP(), "request_id", requestIDOf(c))
+			if reason == metrics.ReasonForbidden {
+				refuse(c, log, http.StatusForbidden, challengeForbidden, "forbidden")
+				return
+			}
 			refuse(c, log, http.StatusUnauthorized, challengeInvalid, "invalid token")
 			return
 		}
+		c.Set(subjectKey, subject)
 		c.Next()
+	}
+}
+
+// refusalReason classifies a Verify error for gokv_auth_refusals_total.
+func refusalReason(err error) string {
+	switch {
+	case errors.Is(err, auth.ErrForbidden):
+		return metrics.ReasonForbidden
+	case errors.Is(err, auth.ErrMalformed):
+		return metrics.ReasonMalformed
+	case errors.Is(err, auth.ErrBadSignature):
+		return metrics.ReasonBadSignature
+	case errors.Is(err, auth.ErrExpired):
+		return metrics.ReasonExpired
+	case errors.Is(err, auth.ErrWrongAudience):
+		return metrics.ReasonWrongAudience
+	default:
+		return metrics.ReasonInvalidClaims
 	}
 }
 
@@ -45,7 +83,8 @@ func authenticate(v TokenVerifier, log *slog.Logger) gin.HandlerFunc {
 // connection: a client without a valid token would otherwise hold one of
 // the MAX_CONNS connections, idle, for the whole idle timeout.
 func refuse(c *gin.Context, log *slog.Logger, status int, challenge, msg string) {
-	log.Debug("request rejected", "reason", msg, "method", c.Request.Method, "client", c.ClientIP())
+	log.Debug("request rejected", "reason", msg, "method", c.Request.Method, "client", c.ClientIP(),
+		"request_id", requestIDOf(c))
 	if challenge != "" {
 		c.Header("WWW-Authenticate", challenge)
 	}
@@ -91,26 +130,83 @@ func hardenResponses(c *gin.Context) {
 	c.Next()
 }
 
-// logRequests logs every request at debug level; server faults are
-// logged at error level where they happen, with their cause. It never
-// logs headers, so tokens stay out of the log.
+// subjectKey is where authenticate leaves the token's subject in the
+// request's gin.Context, for its log line.
+const subjectKey = "gokv.subject"
+
+// requestIDHeader names a request across gokv's log, its error bodies and
+// whatever sent it: a proxy or client that sets one finds it again in
+// gokv's log. X-Request-ID in its canonical form, which header lookups
+// then need not allocate to make.
+const requestIDHeader = "X-Request-Id"
+
+// maxRequestIDLen bounds a request id taken from a client: it goes into
+// every log line of the request.
+const maxRequestIDLen = 64
+
+// logRequests gives every request an id (the client's X-Request-ID when
+// it is sane, else a new one), answers it in X-Request-ID, and logs one
+// line per request at info level once it is answered. The line has the
+// route template, not the path, and never headers or bodies: keys,
+// values and tokens stay out of the log.
 func logRequests(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if !log.Enabled(c.Request.Context(), slog.LevelDebug) {
-			c.Next()
+		start := time.Now()
+		id := c.GetHeader(requestIDHeader)
+		if !saneRequestID(id) {
+			id = newRequestID()
+		}
+		c.Header(requestIDHeader, id)
+		c.Next()
+		ctx := c.Request.Context()
+		if !log.Enabled(ctx, slog.LevelInfo) {
 			return
 		}
-		start := time.Now()
-		c.Next()
-		log.Debug("request",
-			"method", c.Request.Method,
-			"path", c.Request.URL.EscapedPath(),
-			"status", c.Writer.Status(),
-			"bytes", c.Writer.Size(),
-			"duration", time.Since(start),
-			"client", c.ClientIP())
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "request",
+			slog.String("method", c.Request.Method),
+			slog.String("route", route),
+			slog.Int("status", c.Writer.Status()),
+			slog.Duration("duration", time.Since(start)),
+			slog.Int("bytes", max(c.Writer.Size(), 0)),
+			slog.String("client", c.ClientIP()),
+			slog.String("request_id", id),
+			slog.String("subject", c.GetString(subjectKey)))
 	}
 }
+
+// saneRequestID reports whether id, from a client, is fit for logs and
+// headers: 1 to maxRequestIDLen characters of A-Z a-z 0-9 . _ -.
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := range len(id) {
+		switch b := id[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '.', b == '_', b == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// newRequestID returns 16 random hex digits. An id needs to be unique
+// among the log lines someone searches, not unguessable, so the
+// runtime's per-thread generator serves, without crypto/rand's cost.
+func newRequestID() string {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
+	return hex.EncodeToString(b[:])
+}
+
+// requestIDOf is the id logRequests gave the request. The response's
+// header is where it is kept: setting a gin.Context key would allocate
+// the context's map on every request.
+func requestIDOf(c *gin.Context) string { return c.Writer.Header().Get(requestIDHeader) }
 
 // recoverPanics turns a panic in a handler into a logged 500 with a JSON
 // body, instead of Gin's stack trace on stderr. Panics inside the storage
@@ -123,7 +219,7 @@ func recoverPanics(log *slog.Logger) gin.HandlerFunc {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				log.Error("handler panicked", "panic", p, "stack", string(debug.Stack()))
+				log.Error("handler panicked", "panic", p, "stack", string(debug.Stack()), "request_id", requestIDOf(c))
 				abort(c, http.StatusInternalServerError, "internal error")
 			}
 		}()

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -11,13 +13,23 @@ import (
 
 func TestPanicBecomesJSON500(t *testing.T) {
 	gin.SetMode(gin.TestMode)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	r := gin.New()
-	r.Use(recoverPanics(slog.New(slog.DiscardHandler)))
+	r.Use(logRequests(log), recoverPanics(log))
 	r.GET("/boom", func(*gin.Context) { panic("boom") })
 	w := httptest.NewRecorder()
-	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/boom", nil))
-	if w.Code != http.StatusInternalServerError || w.Body.String() != `{"error":"internal error"}` {
-		t.Errorf("panicking handler answered %d %q, want 500 {\"error\":\"internal error\"}", w.Code, w.Body)
+	req := httptest.NewRequest(http.MethodGet, "/boom", nil)
+	req.Header.Set("X-Request-ID", "boom-1")
+	r.ServeHTTP(w, req)
+	want := `{"error":"internal error","request_id":"boom-1"}`
+	if w.Code != http.StatusInternalServerError || w.Body.String() != want {
+		t.Errorf("panicking handler answered %d %q, want 500 %s", w.Code, w.Body, want)
+	}
+	// The panic's log line names the request, so it can be found with
+	// the id from the error body.
+	if !strings.Contains(logs.String(), `"msg":"handler panicked"`) || !strings.Contains(logs.String(), `"request_id":"boom-1"`) {
+		t.Errorf("log has no panic line with the request id:\n%s", logs.String())
 	}
 }
 

@@ -206,5 +206,5 @@ func (h *handlers) failTxn(c *gin.Context, err error) {
 		h.fail(c, err)
 		return
 	}
-	c.AbortWithStatusJSON(status, errorBody{Error: msg, Op: &opErr.Index})
+	c.AbortWithStatusJSON(status, errorBody{Error: msg, Op: &opErr.Index, RequestID: requestIDOf(c)})
 }

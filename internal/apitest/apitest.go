@@ -18,6 +18,7 @@ import (
 	"github.com/gokv-service/gokv/internal/auth"
 	"github.com/gokv-service/gokv/internal/badgerstore"
 	"github.com/gokv-service/gokv/internal/kv"
+	"github.com/gokv-service/gokv/internal/metrics"
 )
 
 // Secret is the JWT secret of every test server.
@@ -41,6 +42,10 @@ type Server struct {
 	Ready atomic.Bool
 	// Handler is the router, for requests served in-process (fuzzing).
 	Handler http.Handler
+	// Metrics are the server's series; MetricsURL serves them, as
+	// METRICS_PORT does.
+	Metrics    *metrics.Metrics
+	MetricsURL string
 }
 
 // Start starts a server that stops when the test ends.
@@ -49,24 +54,45 @@ func Start(t testing.TB) *Server {
 	return StartWith(t, Config{})
 }
 
-// Config changes what Start starts.
+// Config changes a test server from the defaults.
 type Config struct {
 	// Wrap, when not nil, gives the router Wrap(store) rather than the
 	// store itself: a test can watch or hold the real store's calls.
 	Wrap func(kv.Store) kv.Store
 	// RestoreSpoolMinFree is api.Options.RestoreSpoolMinFree.
 	RestoreSpoolMinFree int64
+	// Logger receives the server's log; nil discards it.
+	Logger *slog.Logger
+	// MinFreeBytes is the store's badgerstore.Options.MinFreeBytes: set
+	// it above the free space to have writes refused with 507.
+	MinFreeBytes int64
+	// NoMetrics turns metrics off, as METRICS_PORT=0 does: Metrics is
+	// nil and MetricsURL empty.
+	NoMetrics bool
 }
 
 // StartWith starts a server as cfg says.
 func StartWith(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
-	store, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	storeOpts := badgerstore.Options{MinFreeBytes: cfg.MinFreeBytes}
+	var m *metrics.Metrics
+	if !cfg.NoMetrics {
+		m = metrics.New()
+		storeOpts.Observer = m
+	}
+	store, err := badgerstore.Open(t.TempDir(), storeOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	if m != nil {
+		m.CollectStore(store.Stats)
+	}
 	var served kv.Store = store
 	if cfg.Wrap != nil {
 		served = cfg.Wrap(store)
@@ -75,7 +101,7 @@ func StartWith(t testing.TB, cfg Config) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Store: store}
+	s := &Server{Store: store, Metrics: m}
 	s.Ready.Store(true)
 	router, err := api.NewRouter(api.Options{
 		Store:               served,
@@ -84,7 +110,8 @@ func StartWith(t testing.TB, cfg Config) *Server {
 		Ready:               s.Ready.Load,
 		MaxValueBytes:       DefaultMaxValue,
 		MaxInflightBytes:    DefaultMaxInflight,
-		Logger:              slog.New(slog.DiscardHandler),
+		Logger:              log,
+		Metrics:             m,
 		RestoreSpoolDir:     t.TempDir(),
 		RestoreSpoolMinFree: cfg.RestoreSpoolMinFree,
 	})
@@ -95,6 +122,11 @@ func StartWith(t testing.TB, cfg Config) *Server {
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
+	if m != nil {
+		msrv := httptest.NewServer(m.Handler())
+		t.Cleanup(msrv.Close)
+		s.MetricsURL = msrv.URL + "/metrics"
+	}
 	s.Token = MintToken(t, time.Hour)
 	return s
 }

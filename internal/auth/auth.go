@@ -19,9 +19,34 @@ const MinSecretLen = 32
 // Leeway is the clock skew tolerated when checking exp, nbf and iat.
 const Leeway = 30 * time.Second
 
-// ErrInvalidToken is wrapped by every verification failure; the wrapped
-// detail is for logs, not for clients.
+// ErrInvalidToken is wrapped by every verification failure, together with
+// one of the reasons below; the wrapped detail is for logs, not for
+// clients.
 var ErrInvalidToken = errors.New("invalid token")
+
+// Why a token was refused, for metrics and logs: every error of Verify
+// wraps exactly one of them.
+var (
+	// ErrMalformed: not a JWT, or its header or claims do not decode
+	// (a NumericDate that is not a number included).
+	ErrMalformed = errors.New("malformed token")
+	// ErrBadSignature: the signature does not verify with the secret, or
+	// the token uses another algorithm than HS256 (none included).
+	ErrBadSignature = errors.New("bad signature")
+	// ErrExpired: exp has passed, leeway included.
+	ErrExpired = errors.New("token expired")
+	// ErrWrongAudience: JWT_AUDIENCE is set and not among the token's aud.
+	ErrWrongAudience = errors.New("wrong audience")
+	// ErrInvalidClaims: any other claim or header gokv refuses: no exp,
+	// nbf or iat in the future, a wrong issuer, a lifetime over the
+	// maximum, a crit header.
+	ErrInvalidClaims = errors.New("invalid claims")
+)
+
+// ErrForbidden is for a valid token that does not allow the request. No
+// token is refused so yet: it is the reason scopes will use, and the
+// API already answers it with 403.
+var ErrForbidden = errors.New("forbidden")
 
 // CheckSecret rejects secrets too short to be an HS256 key. Its message
 // reads after the name of the setting: "JWT_SECRET must not be empty".
@@ -95,6 +120,7 @@ type Verifier struct {
 	secret      []byte
 	parser      *jwt.Parser
 	maxLifetime time.Duration
+	audience    string      // VerifierOptions.Audience, to classify refusals
 	cache       *tokenCache // nil without a cache
 	now         func() time.Time
 }
@@ -118,7 +144,7 @@ func NewVerifier(secret []byte, opts VerifierOptions) (*Verifier, error) {
 	if opts.Audience != "" {
 		parserOpts = append(parserOpts, jwt.WithAudience(opts.Audience))
 	}
-	v := &Verifier{secret: secret, now: opts.Now, maxLifetime: opts.MaxLifetime}
+	v := &Verifier{secret: secret, now: opts.Now, maxLifetime: opts.MaxLifetime, audience: opts.Audience}
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -130,30 +156,54 @@ func NewVerifier(secret []byte, opts VerifierOptions) (*Verifier, error) {
 	return v, nil
 }
 
-// Verify returns nil when token is a valid, unexpired HS256 token signed
-// with the Verifier's secret, and an error wrapping ErrInvalidToken
-// otherwise.
-func (v *Verifier) Verify(token string) error {
+// Verify returns the token's subject (its sub claim, possibly empty) when
+// token is a valid, unexpired HS256 token signed with the Verifier's
+// secret, and otherwise an error wrapping ErrInvalidToken and the reason
+// (ErrMalformed, ErrBadSignature, ...).
+func (v *Verifier) Verify(token string) (subject string, err error) {
 	now := v.now()
-	if v.cache != nil && v.cache.valid(token, now) {
-		return nil
+	if v.cache != nil {
+		if subject, ok := v.cache.valid(token, now); ok {
+			return subject, nil
+		}
 	}
 	var claims claims
 	parsed, err := v.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
 		return v.secret, nil
 	})
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return "", fmt.Errorf("%w: %w: %w", ErrInvalidToken, v.reason(err, claims), err)
 	}
 	if err := v.checkStrict(parsed.Header, claims); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return "", fmt.Errorf("%w: %w: %w", ErrInvalidToken, ErrInvalidClaims, err)
 	}
 	if v.cache != nil {
 		// The parser refuses a token from exp + Leeway on; so does the
 		// cache. WithExpirationRequired guarantees exp is there.
-		v.cache.add(token, claims.ExpiresAt.Add(Leeway))
+		v.cache.add(token, claims.Subject, claims.ExpiresAt.Add(Leeway))
 	}
-	return nil
+	return claims.Subject, nil
+}
+
+// reason classifies an error of jwt/v5's parser for a token that says c.
+// The parser joins the failures of every check it made, so the first that
+// applies, in the order of this switch, wins: a forged token that is also
+// expired is counted as a bad signature.
+func (v *Verifier) reason(err error, c claims) error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return ErrMalformed
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return ErrBadSignature
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return ErrExpired
+	case errors.Is(err, jwt.ErrTokenInvalidAudience),
+		// jwt/v5 reports a missing aud as a missing claim.
+		v.audience != "" && len(c.Audience) == 0:
+		return ErrWrongAudience
+	default:
+		return ErrInvalidClaims
+	}
 }
 
 // checkStrict refuses what jwt/v5 lets through but gokv does not accept.

@@ -56,58 +56,58 @@ func TestVerify(t *testing.T) {
 		name  string
 		token string
 		opts  VerifierOptions
-		ok    bool
+		want  error // the reason; nil: accepted
 	}{
-		{"valid HS256", sign(t, jwt.SigningMethodHS256, testSecret, valid), VerifierOptions{}, true},
-		{"minted", mustMint(t, Claims{ExpiresIn: time.Minute}), VerifierOptions{}, true},
-		{"nbf in the past", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("nbf", now.Add(-time.Minute).Unix())), VerifierOptions{}, true},
-		{"nbf within leeway", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("nbf", now.Add(Leeway/2).Unix())), VerifierOptions{}, true},
-		{"expired within leeway", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": now.Add(-Leeway / 2).Unix()}), VerifierOptions{}, true},
-		{"matching issuer", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iss", "ops")), VerifierOptions{Issuer: "ops"}, true},
-		{"matching audience", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("aud", []string{"x", "gokv"})), VerifierOptions{Audience: "gokv"}, true},
-		{"fractional exp", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": float64(now.Add(time.Hour).Unix()) + 0.5}), VerifierOptions{}, true},
-		{"lifetime at the maximum", sign(t, jwt.SigningMethodHS256, testSecret, hour), lifetime, true},
-		{"minted within the maximum", mustMint(t, Claims{ExpiresIn: time.Hour}), lifetime, true},
+		{"valid HS256", sign(t, jwt.SigningMethodHS256, testSecret, valid), VerifierOptions{}, nil},
+		{"minted", mustMint(t, Claims{ExpiresIn: time.Minute}), VerifierOptions{}, nil},
+		{"nbf in the past", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("nbf", now.Add(-time.Minute).Unix())), VerifierOptions{}, nil},
+		{"nbf within leeway", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("nbf", now.Add(Leeway/2).Unix())), VerifierOptions{}, nil},
+		{"expired within leeway", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": now.Add(-Leeway / 2).Unix()}), VerifierOptions{}, nil},
+		{"matching issuer", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iss", "ops")), VerifierOptions{Issuer: "ops"}, nil},
+		{"matching audience", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("aud", []string{"x", "gokv"})), VerifierOptions{Audience: "gokv"}, nil},
+		{"fractional exp", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": float64(now.Add(time.Hour).Unix()) + 0.5}), VerifierOptions{}, nil},
+		{"lifetime at the maximum", sign(t, jwt.SigningMethodHS256, testSecret, hour), lifetime, nil},
+		{"minted within the maximum", mustMint(t, Claims{ExpiresIn: time.Hour}), lifetime, nil},
 
-		{"empty", "", VerifierOptions{}, false},
-		{"garbage", "not-a-jwt", VerifierOptions{}, false},
-		{"two segments", "eyJhbGciOiJIUzI1NiJ9.e30", VerifierOptions{}, false},
-		{"alg none", noneToken, VerifierOptions{}, false},
-		{"alg none, signature stripped", strings.TrimSuffix(noneToken, ".") + ".", VerifierOptions{}, false},
-		{"HS384", sign(t, jwt.SigningMethodHS384, testSecret, valid), VerifierOptions{}, false},
-		{"HS512", sign(t, jwt.SigningMethodHS512, testSecret, valid), VerifierOptions{}, false},
-		{"RS256", sign(t, jwt.SigningMethodRS256, rsaKey, valid), VerifierOptions{}, false},
-		{"wrong secret", sign(t, jwt.SigningMethodHS256, []byte("another-secret-of-at-least-32-bytes!"), valid), VerifierOptions{}, false},
-		{"tampered payload", tamper(sign(t, jwt.SigningMethodHS256, testSecret, valid)), VerifierOptions{}, false},
-		{"no exp", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "x"}), VerifierOptions{}, false},
-		{"expired", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": now.Add(-2 * Leeway).Unix()}), VerifierOptions{}, false},
-		{"exp not a number", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": "tomorrow"}), VerifierOptions{}, false},
+		{"empty", "", VerifierOptions{}, ErrMalformed},
+		{"garbage", "not-a-jwt", VerifierOptions{}, ErrMalformed},
+		{"two segments", "eyJhbGciOiJIUzI1NiJ9.e30", VerifierOptions{}, ErrMalformed},
+		{"alg none", noneToken, VerifierOptions{}, ErrBadSignature},
+		{"alg none, signature stripped", strings.TrimSuffix(noneToken, ".") + ".", VerifierOptions{}, ErrBadSignature},
+		{"HS384", sign(t, jwt.SigningMethodHS384, testSecret, valid), VerifierOptions{}, ErrBadSignature},
+		{"HS512", sign(t, jwt.SigningMethodHS512, testSecret, valid), VerifierOptions{}, ErrBadSignature},
+		{"RS256", sign(t, jwt.SigningMethodRS256, rsaKey, valid), VerifierOptions{}, ErrBadSignature},
+		{"wrong secret", sign(t, jwt.SigningMethodHS256, []byte("another-secret-of-at-least-32-bytes!"), valid), VerifierOptions{}, ErrBadSignature},
+		{"tampered payload", tamper(sign(t, jwt.SigningMethodHS256, testSecret, valid)), VerifierOptions{}, ErrBadSignature},
+		{"no exp", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "x"}), VerifierOptions{}, ErrInvalidClaims},
+		{"expired", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": now.Add(-2 * Leeway).Unix()}), VerifierOptions{}, ErrExpired},
+		{"exp not a number", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": "tomorrow"}), VerifierOptions{}, ErrMalformed},
 		// RFC 7519 §2: a NumericDate is a JSON number; encoding/json would
 		// read the string "123" as one.
-		{"exp a numeric string", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": fmt.Sprint(now.Add(time.Hour).Unix())}), VerifierOptions{}, false},
-		{"exp a boolean", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": true}), VerifierOptions{}, false},
-		{"exp null", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": nil}), VerifierOptions{}, false},
-		{"EXP in capitals a string", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"EXP": fmt.Sprint(now.Add(time.Hour).Unix())}), VerifierOptions{}, false},
-		{"nbf a numeric string", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("nbf", fmt.Sprint(now.Add(-time.Minute).Unix()))), VerifierOptions{}, false},
-		{"nbf null", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("nbf", nil)), VerifierOptions{}, false},
-		{"iat a numeric string", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iat", fmt.Sprint(now.Unix()))), VerifierOptions{}, false},
-		{"iat a boolean", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iat", false)), VerifierOptions{}, false},
+		{"exp a numeric string", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": fmt.Sprint(now.Add(time.Hour).Unix())}), VerifierOptions{}, ErrMalformed},
+		{"exp a boolean", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": true}), VerifierOptions{}, ErrMalformed},
+		{"exp null", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"exp": nil}), VerifierOptions{}, ErrMalformed},
+		{"EXP in capitals a string", sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"EXP": fmt.Sprint(now.Add(time.Hour).Unix())}), VerifierOptions{}, ErrMalformed},
+		{"nbf a numeric string", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("nbf", fmt.Sprint(now.Add(-time.Minute).Unix()))), VerifierOptions{}, ErrMalformed},
+		{"nbf null", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("nbf", nil)), VerifierOptions{}, ErrMalformed},
+		{"iat a numeric string", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iat", fmt.Sprint(now.Unix()))), VerifierOptions{}, ErrMalformed},
+		{"iat a boolean", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iat", false)), VerifierOptions{}, ErrMalformed},
 		// RFC 7515 §4.1.11: gokv understands no extension, so any crit
 		// names one it does not understand.
-		{"crit naming a header", withCrit([]string{"x"}), VerifierOptions{}, false},
-		{"crit naming a claim", withCrit([]string{"exp"}), VerifierOptions{}, false},
-		{"crit empty", withCrit([]string{}), VerifierOptions{}, false},
-		{"crit not a list", withCrit("x"), VerifierOptions{}, false},
-		{"lifetime over the maximum", sign(t, jwt.SigningMethodHS256, testSecret, long), lifetime, false},
-		{"no iat with a maximum", sign(t, jwt.SigningMethodHS256, testSecret, valid), lifetime, false},
-		{"old iat with a maximum", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iat", now.Add(-2*time.Hour).Unix())), lifetime, false},
-		{"minted over the maximum", mustMint(t, Claims{ExpiresIn: 2 * time.Hour}), lifetime, false},
-		{"nbf in the future", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("nbf", now.Add(2*Leeway).Unix())), VerifierOptions{}, false},
-		{"iat in the future", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iat", now.Add(2*Leeway).Unix())), VerifierOptions{}, false},
-		{"wrong issuer", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iss", "someone")), VerifierOptions{Issuer: "ops"}, false},
-		{"missing issuer", sign(t, jwt.SigningMethodHS256, testSecret, valid), VerifierOptions{Issuer: "ops"}, false},
-		{"wrong audience", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("aud", "other")), VerifierOptions{Audience: "gokv"}, false},
-		{"missing audience", sign(t, jwt.SigningMethodHS256, testSecret, valid), VerifierOptions{Audience: "gokv"}, false},
+		{"crit naming a header", withCrit([]string{"x"}), VerifierOptions{}, ErrInvalidClaims},
+		{"crit naming a claim", withCrit([]string{"exp"}), VerifierOptions{}, ErrInvalidClaims},
+		{"crit empty", withCrit([]string{}), VerifierOptions{}, ErrInvalidClaims},
+		{"crit not a list", withCrit("x"), VerifierOptions{}, ErrInvalidClaims},
+		{"lifetime over the maximum", sign(t, jwt.SigningMethodHS256, testSecret, long), lifetime, ErrInvalidClaims},
+		{"no iat with a maximum", sign(t, jwt.SigningMethodHS256, testSecret, valid), lifetime, ErrInvalidClaims},
+		{"old iat with a maximum", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iat", now.Add(-2*time.Hour).Unix())), lifetime, ErrInvalidClaims},
+		{"minted over the maximum", mustMint(t, Claims{ExpiresIn: 2 * time.Hour}), lifetime, ErrInvalidClaims},
+		{"nbf in the future", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("nbf", now.Add(2*Leeway).Unix())), VerifierOptions{}, ErrInvalidClaims},
+		{"iat in the future", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iat", now.Add(2*Leeway).Unix())), VerifierOptions{}, ErrInvalidClaims},
+		{"wrong issuer", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("iss", "someone")), VerifierOptions{Issuer: "ops"}, ErrInvalidClaims},
+		{"missing issuer", sign(t, jwt.SigningMethodHS256, testSecret, valid), VerifierOptions{Issuer: "ops"}, ErrInvalidClaims},
+		{"wrong audience", sign(t, jwt.SigningMethodHS256, testSecret, withClaim("aud", "other")), VerifierOptions{Audience: "gokv"}, ErrWrongAudience},
+		{"missing audience", sign(t, jwt.SigningMethodHS256, testSecret, valid), VerifierOptions{Audience: "gokv"}, ErrWrongAudience},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,12 +121,12 @@ func TestVerify(t *testing.T) {
 					t.Fatal(err)
 				}
 				for range 2 {
-					err = v.Verify(tt.token)
-					if tt.ok && err != nil {
+					_, err = v.Verify(tt.token)
+					if tt.want == nil && err != nil {
 						t.Fatalf("Verify (cache size %d): %v, want success", size, err)
 					}
-					if !tt.ok && !errors.Is(err, ErrInvalidToken) {
-						t.Fatalf("Verify (cache size %d): err = %v, want ErrInvalidToken", size, err)
+					if tt.want != nil && (!errors.Is(err, ErrInvalidToken) || !errors.Is(err, tt.want)) {
+						t.Fatalf("Verify (cache size %d): err = %v, want ErrInvalidToken and %v", size, err, tt.want)
 					}
 				}
 			}

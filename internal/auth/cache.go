@@ -17,43 +17,50 @@ const maxCachedTokenLen = 4 << 10
 // that never passed verification is never in the cache, so a forged,
 // altered or otherwise refused one always takes the full path.
 type tokenCache struct {
-	mu      sync.RWMutex
-	size    int
-	expires map[string]time.Time // token → first instant it is refused
+	mu     sync.RWMutex
+	size   int
+	tokens map[string]cachedToken
+}
+
+// cachedToken is what Verify needs of a verified token.
+type cachedToken struct {
+	subject string
+	expires time.Time // the first instant it is refused
 }
 
 func newTokenCache(size int) *tokenCache {
-	return &tokenCache{size: size, expires: make(map[string]time.Time, size)}
+	return &tokenCache{size: size, tokens: make(map[string]cachedToken, size)}
 }
 
-// valid reports whether token is cached and still unexpired at now.
-func (c *tokenCache) valid(token string, now time.Time) bool {
+// valid reports whether token is cached and still unexpired at now, and
+// its subject.
+func (c *tokenCache) valid(token string, now time.Time) (subject string, ok bool) {
 	c.mu.RLock()
-	exp, ok := c.expires[token]
+	t, ok := c.tokens[token]
 	c.mu.RUnlock()
-	if ok && !now.Before(exp) {
+	if ok && !now.Before(t.expires) {
 		c.mu.Lock()
-		delete(c.expires, token)
+		delete(c.tokens, token)
 		c.mu.Unlock()
-		return false
+		return "", false
 	}
-	return ok
+	return t.subject, ok
 }
 
-// add remembers a verified token that is refused from exp on. When the
+// add remembers a verified token of subject that is refused from exp on. When the
 // cache is full an arbitrary entry makes room (Go's map iteration starts
 // at a random place), which bounds it without bookkeeping on every hit.
-func (c *tokenCache) add(token string, exp time.Time) {
+func (c *tokenCache) add(token, subject string, exp time.Time) {
 	if len(token) > maxCachedTokenLen {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.expires[token]; !ok && len(c.expires) >= c.size {
-		for k := range c.expires {
-			delete(c.expires, k)
+	if _, ok := c.tokens[token]; !ok && len(c.tokens) >= c.size {
+		for k := range c.tokens {
+			delete(c.tokens, k)
 			break
 		}
 	}
-	c.expires[token] = exp
+	c.tokens[token] = cachedToken{subject: subject, expires: exp}
 }

@@ -98,10 +98,12 @@ type committer struct {
 	// publish, unless nil, receives the changes of every commit, in
 	// order, before the writers are acknowledged.
 	publish func([]kv.Event)
-	leader  chan struct{} // holds a token while someone commits
-	held    stallClock    // how long the leader slot has been held
-	mu      sync.Mutex
-	queue   []*writeOp
+	// observer, unless nil, is told of every commit that succeeds.
+	observer kv.Observer
+	leader   chan struct{} // holds a token while someone commits
+	held     stallClock    // how long the leader slot has been held
+	mu       sync.Mutex
+	queue    []*writeOp
 }
 
 func newCommitter(db *badger.DB, space *spaceGuard, f *fence, snaps *snapshots) *committer {
@@ -206,6 +208,7 @@ func (c *committer) commit(batch []*writeOp) {
 		}
 	}
 	var events []kv.Event
+	begin := time.Now()
 	err := c.fence.guard("commit", func() error {
 		err := update(c.db, func(txn *badger.Txn) error {
 			v := newVersions(txn.ReadTs())
@@ -233,12 +236,32 @@ func (c *committer) commit(batch []*writeOp) {
 		}
 		return
 	}
+	if err == nil && c.observer != nil {
+		c.observe(batch, events, time.Since(begin))
+	}
 	for _, op := range batch {
 		if err != nil {
 			op.err = err
 		}
 		close(op.done)
 	}
+}
+
+// observe tells the observer of a successful commit of batch. Ops that
+// failed their condition wrote nothing and are not counted.
+func (c *committer) observe(batch []*writeOp, events []kv.Event, took time.Duration) {
+	applies, puts := 0, 0
+	for _, op := range batch {
+		if op.err == nil {
+			applies++
+		}
+	}
+	for _, ev := range events {
+		if ev.Type == kv.EventPut {
+			puts++
+		}
+	}
+	c.observer.Committed(applies, puts, len(events)-puts, took)
 }
 
 // versions hands out the versions of one batch's writes. A version is the

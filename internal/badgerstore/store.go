@@ -40,6 +40,8 @@ type Options struct {
 	// before Health reports it stalled; 0 means
 	// DefaultWriteStallTimeout.
 	WriteStallTimeout time.Duration
+	// Observer, unless nil, is told of every commit and GC round.
+	Observer kv.Observer
 }
 
 // Store is an open database. Its methods are safe for concurrent use.
@@ -58,8 +60,11 @@ type Store struct {
 	restoring sync.RWMutex
 	// life ends when Close starts: backups and restores under way stop
 	// at their next record, so that Close need not wait for them long.
-	life context.Context
-	end  context.CancelFunc
+	life     context.Context
+	end      context.CancelFunc
+	dir      string
+	space    *spaceGuard // nil without a free-space check
+	observer kv.Observer // nil: nobody is told
 }
 
 // maxTxnRetries bounds retries of a write that lost a race with a
@@ -170,8 +175,12 @@ func open(path string, opts Options, bopts badger.Options) (*Store, error) {
 		changes:      changes,
 		fence:        f,
 		stallTimeout: stall,
+		dir:          path,
+		space:        space,
+		observer:     opts.Observer,
 	}
 	s.writes.publish = changes.Publish
+	s.writes.observer = opts.Observer
 	if !opts.SyncWrites {
 		s.writeback = startWriteback(path)
 	}
@@ -399,7 +408,21 @@ func (s *Store) Watch(ctx context.Context, bucket string, opts kv.WatchOptions) 
 
 // CollectGarbage rewrites value-log files until none is worth rewriting,
 // giving the space of overwritten and deleted values back to the disk.
+// The Observer learns of every round that ends without error, with the
+// bytes the value log shrank by meanwhile.
 func (s *Store) CollectGarbage() error {
+	if s.observer == nil {
+		return s.collectGarbage()
+	}
+	before := valueLogBytes(s.dir)
+	if err := s.collectGarbage(); err != nil {
+		return err
+	}
+	s.observer.GarbageCollected(max(before-valueLogBytes(s.dir), 0))
+	return nil
+}
+
+func (s *Store) collectGarbage() error {
 	for {
 		err := s.writes.exclusive(func() error {
 			return s.fence.guard("value-log gc", func() error { return s.db.RunValueLogGC(s.writes.space.discardRatio()) })

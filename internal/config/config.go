@@ -38,6 +38,7 @@ type Config struct {
 	JWTAudience      string        `envconfig:"JWT_AUDIENCE"`
 	DBPath           string        `envconfig:"DB_PATH" default:"./data"`
 	Port             int           `envconfig:"PORT" default:"8080"`
+	MetricsPort      int           `envconfig:"METRICS_PORT" default:"9090"`
 	GinMode          string        `envconfig:"GIN_MODE" default:"debug"`
 	MaxValueBytes    int64         `envconfig:"MAX_VALUE_BYTES" default:"1048576"`
 	MaxInflightBytes int64         `envconfig:"MAX_INFLIGHT_BYTES" default:"33554432"`
@@ -107,6 +108,12 @@ func (c Config) Validate() error {
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		return fmt.Errorf("PORT must be between 0 and 65535 (0 picks a free port), got %d", c.Port)
+	}
+	if c.MetricsPort < 0 || c.MetricsPort > 65535 {
+		return fmt.Errorf("METRICS_PORT must be between 0 and 65535 (0 turns metrics off), got %d", c.MetricsPort)
+	}
+	if c.MetricsPort != 0 && c.MetricsPort == c.Port {
+		return fmt.Errorf("METRICS_PORT must differ from PORT (%d): metrics need no token, so they never share the API's port", c.Port)
 	}
 	switch c.GinMode {
 	case "debug", "release", "test":

@@ -20,7 +20,7 @@ func setEnv(t *testing.T, env map[string]string) {
 	t.Helper()
 	for _, name := range []string{"JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE", "DB_PATH", "PORT", "GIN_MODE",
 		"MAX_VALUE_BYTES", "MAX_INFLIGHT_BYTES", "MAX_CONNS", "SYNC_WRITES", "MIN_FREE_BYTES", "GC_INTERVAL", "SHUTDOWN_DELAY", "SHUTDOWN_TIMEOUT",
-		"LOG_LEVEL", "LOG_FORMAT", "TRUSTED_PROXIES", "DEBUG_ADDR", "HOST", "JWT_MAX_LIFETIME"} {
+		"LOG_LEVEL", "LOG_FORMAT", "TRUSTED_PROXIES", "DEBUG_ADDR", "HOST", "JWT_MAX_LIFETIME", "METRICS_PORT"} {
 		t.Setenv(name, "") // restores the old value after the test
 		os.Unsetenv(name)
 	}
@@ -39,6 +39,7 @@ func TestDefaults(t *testing.T) {
 		JWTSecret:        validSecret,
 		DBPath:           "./data",
 		Port:             8080,
+		MetricsPort:      9090,
 		GinMode:          "debug",
 		MaxValueBytes:    1 << 20,
 		MaxInflightBytes: 32 << 20,
@@ -63,6 +64,7 @@ func TestSettings(t *testing.T) {
 		"JWT_AUDIENCE":       "gokv",
 		"DB_PATH":            "/data",
 		"PORT":               "9000",
+		"METRICS_PORT":       "0",
 		"GIN_MODE":           "release",
 		"MAX_VALUE_BYTES":    "4096",
 		"MAX_INFLIGHT_BYTES": "4096",
@@ -122,6 +124,11 @@ func TestInvalidSettings(t *testing.T) {
 		{"port not a number", map[string]string{"PORT": "http"}, `PORT="http" is not a valid number`},
 		{"port out of range", map[string]string{"PORT": "70000"}, "PORT must be between"},
 		{"port negative", map[string]string{"PORT": "-1"}, "PORT must be between"},
+		{"metrics port out of range", map[string]string{"METRICS_PORT": "65536"}, "METRICS_PORT must be between 0 and 65535 (0 turns metrics off), got 65536"},
+		{"metrics port negative", map[string]string{"METRICS_PORT": "-1"}, "METRICS_PORT must be between"},
+		{"metrics port the API port", map[string]string{"PORT": "9000", "METRICS_PORT": "9000"}, "METRICS_PORT must differ from PORT (9000)"},
+		{"metrics port the default API port", map[string]string{"METRICS_PORT": "8080"}, "METRICS_PORT must differ from PORT (8080)"},
+		{"metrics port octal", map[string]string{"METRICS_PORT": "09090"}, `METRICS_PORT="09090" is not a valid number`},
 		{"gin mode", map[string]string{"GIN_MODE": "prod"}, `GIN_MODE must be debug, release or test, got "prod"`},
 		{"db path empty", map[string]string{"DB_PATH": " "}, "DB_PATH must not be empty"},
 		{"max value zero", map[string]string{"MAX_VALUE_BYTES": "0"}, "MAX_VALUE_BYTES must be between 1 and"},

@@ -59,6 +59,8 @@ type Store interface {
 	// Ready returns an error while the store cannot serve requests
 	// (what readiness reports).
 	Ready() error
+	// Stats reports sizes and state for monitoring.
+	Stats() Stats
 	Close() error
 }
 
@@ -237,4 +239,32 @@ func PrefixEnd(prefix string) string {
 		}
 	}
 	return ""
+}
+
+// Stats is what a store reports about itself for monitoring. Reading
+// them costs a few system calls, not a walk of the data.
+type Stats struct {
+	// TreeBytes is the size of the engine's index (for Badger, its LSM
+	// tree's tables); ValueLogBytes that of its value log, if it has one.
+	TreeBytes, ValueLogBytes int64
+	// FreeBytes is the space left on the store's filesystem; -1 when
+	// unknown.
+	FreeBytes int64
+	// RefusingWrites: new data is refused for want of space (writes
+	// fail with ErrNoSpace).
+	RefusingWrites bool
+	// Watchers is the number of watches running.
+	Watchers int
+}
+
+// Observer is told what a store does, for metrics. Its methods are called
+// on the write path, so they must be quick and never block.
+type Observer interface {
+	// Committed: one commit made applies Apply calls durable, with puts
+	// and deletes keys written and deleted, in took (its fsync included
+	// when the store syncs writes).
+	Committed(applies, puts, deletes int, took time.Duration)
+	// GarbageCollected: a round of garbage collection ended, and the
+	// store's files shrank by reclaimedBytes.
+	GarbageCollected(reclaimedBytes int64)
 }

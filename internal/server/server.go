@@ -25,6 +25,7 @@ import (
 	"github.com/gokv-service/gokv/internal/auth"
 	"github.com/gokv-service/gokv/internal/badgerstore"
 	"github.com/gokv-service/gokv/internal/config"
+	"github.com/gokv-service/gokv/internal/metrics"
 )
 
 // Timeouts and limits of the HTTP server. They bound how long a slow or
@@ -63,20 +64,34 @@ type Server struct {
 	// stopStreams ends watch streams when the shutdown starts.
 	stopStreams context.CancelFunc
 	addr        atomic.Pointer[net.Addr]
+	// metrics is nil when METRICS_PORT is 0; metricsLn, unless nil, is
+	// the listener to serve them on instead of HOST:METRICS_PORT.
+	metrics     *metrics.Metrics
+	metricsLn   net.Listener
+	metricsAddr atomic.Pointer[net.Addr]
 }
 
 // New opens the store and builds the server; Serve runs it. When New
 // fails nothing is left open.
 func New(cfg config.Config, log *slog.Logger) (*Server, error) {
-	store, err := badgerstore.Open(cfg.DBPath, badgerstore.Options{
+	opts := badgerstore.Options{
 		SyncWrites:   cfg.SyncWrites,
 		MinFreeBytes: cfg.MinFreeBytes,
 		Logger:       log,
-	})
+	}
+	var m *metrics.Metrics
+	if cfg.MetricsPort != 0 {
+		m = metrics.New()
+		opts.Observer = m
+	}
+	store, err := badgerstore.Open(cfg.DBPath, opts)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: store}
+	if m != nil {
+		m.CollectStore(store.Stats)
+	}
+	s := &Server{cfg: cfg, log: log, store: store, metrics: m}
 	if err := s.build(); err != nil {
 		return nil, errors.Join(err, s.closeStore(func() {}, &sync.WaitGroup{}, closeGrace))
 	}
@@ -124,6 +139,7 @@ func (s *Server) build() error {
 		RestoreSpoolDir:  spool,
 		// The spool shares the database's volume and its reserve.
 		RestoreSpoolMinFree: s.cfg.MinFreeBytes,
+		Metrics:             s.metrics,
 	})
 	if err != nil {
 		return err
@@ -163,6 +179,56 @@ func (s *Server) Addr() net.Addr {
 	return nil
 }
 
+// ServeMetricsOn makes Serve serve /metrics on ln rather than on
+// HOST:METRICS_PORT, e.g. on a free port picked by the caller. Call it
+// before Serve; it is ignored (and ln closed) when METRICS_PORT is 0.
+func (s *Server) ServeMetricsOn(ln net.Listener) {
+	if s.metrics == nil {
+		ln.Close()
+		return
+	}
+	s.metricsLn = ln
+}
+
+// MetricsAddr is the address /metrics is served on; nil until Serve has
+// started it, and always nil when METRICS_PORT is 0.
+func (s *Server) MetricsAddr() net.Addr {
+	if a := s.metricsAddr.Load(); a != nil {
+		return *a
+	}
+	return nil
+}
+
+// serveMetrics serves /metrics, without authentication, on s.metricsLn or
+// a listener of its own on HOST:METRICS_PORT: a listener apart from the
+// API's, so that scrapers need no token and the API grows no endpoint.
+// The returned function stops it.
+func (s *Server) serveMetrics() (stop func(), err error) {
+	ln := s.metricsLn
+	if ln == nil {
+		ln, err = net.Listen("tcp", net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.MetricsPort)))
+		if err != nil {
+			return nil, fmt.Errorf("METRICS_PORT: listen on port %d: %w", s.cfg.MetricsPort, err)
+		}
+	}
+	addr := ln.Addr()
+	s.metricsAddr.Store(&addr)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	go srv.Serve(ln)
+	s.log.Info("metrics serving", "addr", addr.String(), "path", "/metrics")
+	return func() { srv.Close() }, nil
+}
+
 // Serve serves gokv on ln until ctx is done, then shuts down gracefully:
 // /readyz turns 503 at once, requests are still served for
 // cfg.ShutdownDelay so that load balancers can stop sending new ones, then
@@ -173,8 +239,6 @@ func (s *Server) Addr() net.Addr {
 // store whatever happens; call it once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) (err error) {
 	cfg, log := s.cfg, s.log
-	addr := ln.Addr()
-	s.addr.Store(&addr)
 	// Until shutdown starts, an early return closes at once.
 	deadline := time.Now()
 	var gcDone sync.WaitGroup
@@ -187,6 +251,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) (err error) {
 		}
 		log.Info("database closed", "db_path", cfg.DBPath)
 	}()
+
+	if s.metrics != nil {
+		// Stopped when Serve returns, after the drain and before the
+		// store closes: scrapes read the store. Started before Addr is
+		// set, so that a caller who sees Addr sees MetricsAddr too.
+		stopMetrics, err := s.serveMetrics()
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
+	addr := ln.Addr()
+	s.addr.Store(&addr)
 
 	// Every connection costs memory (buffers, a goroutine) for as long as
 	// it is open, idle or not; beyond MAX_CONNS new ones wait in the

@@ -285,3 +285,75 @@ func TestWatchEndsOnShutdown(t *testing.T) {
 		t.Errorf("the stream ended with %v, want a clean end", err)
 	}
 }
+
+// TestMetricsListener: /metrics is served without a token on a listener
+// of its own, not on the API's, and stops with the server.
+func TestMetricsListener(t *testing.T) {
+	tests := []struct {
+		name        string
+		metricsPort int
+	}{
+		{"on", 9090}, // served on the listener below, not on 9090
+		{"off", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.MetricsPort = tt.metricsPort
+			srv, err := New(cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.ServeMetricsOn(mln)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, stop := context.WithCancel(context.Background())
+			result := make(chan error, 1)
+			go func() { result <- srv.Serve(ctx, ln) }()
+			defer func() {
+				stop()
+				if err := <-result; err != nil {
+					t.Errorf("Serve: %v", err)
+				}
+			}()
+			for srv.Addr() == nil {
+				time.Sleep(time.Millisecond)
+			}
+			api := "http://" + srv.Addr().String()
+			if got := status(t, http.MethodGet, api+"/readyz", "", nil); got != http.StatusOK {
+				t.Fatalf("readyz: %d", got)
+			}
+			if got := status(t, http.MethodGet, api+"/metrics", "", nil); got == http.StatusOK {
+				t.Errorf("the API port answers /metrics")
+			}
+			if tt.metricsPort == 0 {
+				if srv.MetricsAddr() != nil {
+					t.Errorf("METRICS_PORT=0, MetricsAddr = %v", srv.MetricsAddr())
+				}
+				if _, err := http.Get("http://" + mln.Addr().String() + "/metrics"); err == nil {
+					t.Errorf("METRICS_PORT=0, yet the listener answers")
+				}
+				return
+			}
+			if srv.MetricsAddr() == nil || srv.MetricsAddr().String() != mln.Addr().String() {
+				t.Fatalf("MetricsAddr = %v, want %v", srv.MetricsAddr(), mln.Addr())
+			}
+			resp, err := http.Get("http://" + srv.MetricsAddr().String() + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			want := `gokv_http_requests_total{code="200",method="GET",route="/readyz"} 1`
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+				t.Errorf("GET /metrics without a token: %s, want 200 with %s in\n%s", resp.Status, want, body)
+			}
+		})
+	}
+}

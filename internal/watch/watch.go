@@ -87,6 +87,8 @@ type Hub struct {
 
 	// running counts the watchers' goroutines and the waker.
 	running sync.WaitGroup
+	// watchers counts the watches running, for Watchers.
+	watchers atomic.Int64
 }
 
 // entry is one event of the history; never modified once published.
@@ -263,9 +265,13 @@ func (h *Hub) Subscribe(ctx context.Context, bucket string, opts kv.WatchOptions
 	// Added under mu, with closed checked, so Close's Wait never races
 	// an Add.
 	h.running.Add(1)
+	h.watchers.Add(1)
 	go w.run(ctx)
 	return w, nil
 }
+
+// Watchers returns the number of watches running.
+func (h *Hub) Watchers() int { return int(h.watchers.Load()) }
 
 // Close ends every watch with kv.ErrClosed and waits for their goroutines
 // to finish; later Subscribes fail with kv.ErrClosed.
@@ -308,6 +314,7 @@ func (w *watcher) Err() error {
 
 func (w *watcher) run(ctx context.Context) {
 	defer w.hub.running.Done()
+	defer w.hub.watchers.Add(-1)
 	err := w.follow(ctx)
 	w.mu.Lock()
 	w.err = err

@@ -7,6 +7,7 @@ package chart
 import (
 	"maps"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,7 @@ func TestEveryScenario(t *testing.T) {
 			secretRef := gokv.Env[envIndex(gokv, "JWT_SECRET")].ValueFrom.SecretKeyRef
 			checkSecretObject(t, rel, secretRef)
 			checkServices(t, rel, sts)
+			checkMetricsPort(t, rel, gokv)
 			checkServiceAccount(t, rel, pod)
 
 			if jobs := jobsOf(rel, "jwt-gen"); len(jobs) > 0 {
@@ -209,8 +211,8 @@ func checkDataVolume(t *testing.T, sts *appsv1.StatefulSet, c corev1.Container) 
 // on the port gokv listens on.
 func checkProbes(t *testing.T, c corev1.Container) {
 	t.Helper()
-	if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 {
-		t.Fatalf("ports = %+v, want http/8080", c.Ports)
+	if len(c.Ports) == 0 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 {
+		t.Fatalf("ports = %+v, want http/8080 first", c.Ports)
 	}
 	if env(c, "PORT") != "8080" {
 		t.Errorf("PORT = %q, but the container port is 8080", env(c, "PORT"))
@@ -281,8 +283,8 @@ func checkServices(t *testing.T, rel release, sts *appsv1.StatefulSet) {
 			t.Errorf("Service %s selects %v, the pod is %v", svc.Name, svc.Spec.Selector, sts.Spec.Selector.MatchLabels)
 		}
 		for _, p := range svc.Spec.Ports {
-			if p.TargetPort.String() != "http" {
-				t.Errorf("Service %s targets port %s, want http", svc.Name, p.TargetPort.String())
+			if p.TargetPort.String() != p.Name || p.Name != "http" && p.Name != "metrics" {
+				t.Errorf("Service %s port %s targets port %s, want http or metrics, by its own name", svc.Name, p.Name, p.TargetPort.String())
 			}
 		}
 		if svc.Name == sts.Spec.ServiceName {
@@ -294,6 +296,35 @@ func checkServices(t *testing.T, rel release, sts *appsv1.StatefulSet) {
 	}
 	if n := len(each[*corev1.Service](rel)); n != 2 {
 		t.Errorf("%d Services, want a client one and a headless one", n)
+	}
+}
+
+// checkMetricsPort: METRICS_PORT is the container port named metrics and
+// the client Service's port of that name; 0 means neither exists.
+func checkMetricsPort(t *testing.T, rel release, gokv corev1.Container) {
+	t.Helper()
+	want := env(gokv, "METRICS_PORT")
+	var container string
+	for _, p := range gokv.Ports {
+		if p.Name == "metrics" {
+			container = strconv.Itoa(int(p.ContainerPort))
+		}
+	}
+	var service string
+	for _, svc := range each[*corev1.Service](rel) {
+		for _, p := range svc.Spec.Ports {
+			if p.Name == "metrics" && svc.Spec.ClusterIP != corev1.ClusterIPNone {
+				service = strconv.Itoa(int(p.Port))
+			}
+		}
+	}
+	switch {
+	case want == "0" && (container != "" || service != ""):
+		t.Errorf("METRICS_PORT=0, yet a metrics port: container %q, Service %q", container, service)
+	case want != "0" && (container != want || service != want):
+		t.Errorf("METRICS_PORT=%q, container port %q, Service port %q: want all three the same", want, container, service)
+	case want == "8080":
+		t.Error("METRICS_PORT is the API's port")
 	}
 }
 
@@ -433,6 +464,9 @@ func TestDefaults(t *testing.T) {
 	if strings.Contains(rel.notes, "WARNING") {
 		t.Errorf("NOTES warn with default values:\n%s", rel.notes)
 	}
+	if got := env(gokv, "METRICS_PORT"); got != "9090" {
+		t.Errorf("METRICS_PORT = %q by default, want 9090", got)
+	}
 }
 
 func TestPersistenceOff(t *testing.T) {
@@ -498,8 +532,16 @@ func TestLockedDown(t *testing.T) {
 	if !maps.Equal(np.Spec.PodSelector.MatchLabels, sts.Spec.Selector.MatchLabels) {
 		t.Errorf("NetworkPolicy selects %v, not the gokv pod", np.Spec.PodSelector.MatchLabels)
 	}
-	if len(np.Spec.Ingress) != 1 || len(np.Spec.Ingress[0].Ports) != 1 || np.Spec.Ingress[0].Ports[0].Port.String() != "http" {
-		t.Fatalf("NetworkPolicy does not admit exactly the http port: %+v", np.Spec.Ingress)
+	if len(np.Spec.Ingress) != 2 || len(np.Spec.Ingress[0].Ports) != 1 || np.Spec.Ingress[0].Ports[0].Port.String() != "http" {
+		t.Fatalf("NetworkPolicy does not admit the http port, then the metrics port: %+v", np.Spec.Ingress)
+	}
+	// The metrics port, which needs no token, only from this namespace
+	// and the monitoring one, not from every allowed namespace.
+	scrape := np.Spec.Ingress[1]
+	if len(scrape.Ports) != 1 || scrape.Ports[0].Port.String() != "metrics" || len(scrape.From) != 2 ||
+		scrape.From[0].PodSelector == nil || scrape.From[0].NamespaceSelector != nil || scrape.From[1].NamespaceSelector == nil ||
+		!maps.Equal(scrape.From[1].NamespaceSelector.MatchLabels, map[string]string{"kubernetes.io/metadata.name": "observability"}) {
+		t.Errorf("NetworkPolicy's metrics rule = %+v, want the metrics port from this namespace and observability", scrape)
 	}
 	from := np.Spec.Ingress[0].From
 	if len(from) != 2 || from[1].NamespaceSelector == nil ||
@@ -518,6 +560,73 @@ func TestLockedDown(t *testing.T) {
 	if *claim.Spec.StorageClassName != "fast-ssd" || claim.Spec.Resources.Requests.Storage().String() != "20Gi" ||
 		claim.Annotations["backup.example.com/enabled"] != "true" {
 		t.Errorf("claim template = %+v", claim)
+	}
+}
+
+// TestServiceMonitor: a ServiceMonitor for the metrics port only where
+// the cluster serves the Prometheus Operator's API, unless forced, and
+// only with metrics on.
+func TestServiceMonitor(t *testing.T) {
+	withForce := valuesFile(t, "service-monitor.yaml")
+	withForce["metrics"].(map[string]any)["serviceMonitor"].(map[string]any)["force"] = true
+	metricsOff := valuesFile(t, "service-monitor.yaml")
+	metricsOff["metrics"].(map[string]any)["enabled"] = false
+	tests := []struct {
+		name     string
+		values   map[string]any
+		apis     []string
+		rendered bool
+	}{
+		{"defaults, Operator present", valuesFile(t, ""), []string{monitoringAPI}, false},
+		{"enabled, Operator absent", valuesFile(t, "service-monitor.yaml"), nil, false},
+		{"enabled, Operator present", valuesFile(t, "service-monitor.yaml"), []string{monitoringAPI}, true},
+		{"forced, Operator absent", withForce, nil, true},
+		{"metrics off, Operator present", metricsOff, []string{monitoringAPI}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rel, err := renderFor(loadChart(t), tt.values, 1, tt.apis...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sms := each[*serviceMonitor](rel)
+			if len(sms) != map[bool]int{false: 0, true: 1}[tt.rendered] {
+				t.Fatalf("%d ServiceMonitors, want rendered=%v", len(sms), tt.rendered)
+			}
+			if !tt.rendered {
+				return
+			}
+			sm := sms[0]
+			sts := only[*appsv1.StatefulSet](t, rel)
+			if sm.APIVersion != monitoringAPI || sm.Kind != "ServiceMonitor" || sm.Labels["release"] != "kube-prometheus-stack" {
+				t.Errorf("ServiceMonitor %s %s labels %v", sm.APIVersion, sm.Kind, sm.Labels)
+			}
+			if !maps.Equal(sm.Spec.Selector.MatchLabels, sts.Spec.Selector.MatchLabels) {
+				t.Errorf("ServiceMonitor selects %v, want the Services' labels %v", sm.Spec.Selector.MatchLabels, sts.Spec.Selector.MatchLabels)
+			}
+			if len(sm.Spec.Endpoints) != 1 {
+				t.Fatalf("endpoints %+v", sm.Spec.Endpoints)
+			}
+			ep := sm.Spec.Endpoints[0]
+			if ep.Port != "metrics" || ep.Path != "/metrics" || ep.Interval != "15s" || ep.ScrapeTimeout != "10s" ||
+				len(ep.Relabelings) != 1 || ep.Relabelings[0]["targetLabel"] != "node" {
+				t.Errorf("endpoint %+v", ep)
+			}
+		})
+	}
+}
+
+// TestMetricsOff: no metrics port anywhere, and the NetworkPolicy admits
+// only the API.
+func TestMetricsOff(t *testing.T) {
+	rel := mustRender(t, valuesFile(t, "metrics-off.yaml"))
+	gokv := only[*appsv1.StatefulSet](t, rel).Spec.Template.Spec.Containers[0]
+	if got := env(gokv, "METRICS_PORT"); got != "0" {
+		t.Errorf("METRICS_PORT = %q, want 0", got)
+	}
+	np := only[*networkingv1.NetworkPolicy](t, rel)
+	if len(np.Spec.Ingress) != 1 {
+		t.Errorf("NetworkPolicy has %d rules with metrics off, want the API's only", len(np.Spec.Ingress))
 	}
 }
 
@@ -647,6 +756,11 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"timeout over ten minutes", map[string]any{"shutdown": map[string]any{"timeoutSeconds": 601}}, "/shutdown/timeoutSeconds"},
 		{"long-lived as text", map[string]any{"jwtGen": map[string]any{"allowLongLived": "yes"}}, "/jwtGen/allowLongLived"},
 		{"port zero", map[string]any{"service": map[string]any{"port": 0}}, "/service/port"},
+		// gokv refuses METRICS_PORT equal to PORT, and the container's PORT is 8080.
+		{"metrics on the API port", map[string]any{"metrics": map[string]any{"port": 8080}}, "/metrics/port"},
+		{"metrics port zero", map[string]any{"metrics": map[string]any{"port": 0}}, "/metrics/port"},
+		{"scrape interval not a duration", map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"interval": "often"}}}, "/metrics/serviceMonitor/interval"},
+		{"unknown ServiceMonitor key", map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"namespace": "x"}}}, "namespace"},
 		{"pull policy", map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, "/image/pullPolicy"},
 	}
 	for _, tt := range tests {

@@ -13,9 +13,11 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
 	"helm.sh/helm/v3/pkg/releaseutil"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/yaml"
 )
 
 // chartDir is the chart under test, relative to this package.
@@ -80,6 +82,12 @@ func scenarios(t testing.TB) []string {
 // render renders the chart as `helm install` (revision 1) or the
 // revision-th `helm upgrade` would, validating values against the schema.
 func render(c *chart.Chart, values map[string]any, revision int) (release, error) {
+	return renderFor(c, values, revision)
+}
+
+// renderFor is render on a cluster that also serves apiVersions (such as
+// monitoring.coreos.com/v1, the Prometheus Operator's).
+func renderFor(c *chart.Chart, values map[string]any, revision int, apiVersions ...string) (release, error) {
 	opts := chartutil.ReleaseOptions{
 		Name:      releaseName,
 		Namespace: namespace,
@@ -89,6 +97,7 @@ func render(c *chart.Chart, values map[string]any, revision int) (release, error
 	}
 	caps := chartutil.DefaultCapabilities.Copy()
 	caps.KubeVersion = kubeVersion
+	caps.APIVersions = append(caps.APIVersions, apiVersions...)
 	if !chartutil.IsCompatibleRange(c.Metadata.KubeVersion, kubeVersion.String()) {
 		return release{}, fmt.Errorf("the chart's kubeVersion %q excludes %s", c.Metadata.KubeVersion, kubeVersion)
 	}
@@ -116,7 +125,7 @@ func render(c *chart.Chart, values map[string]any, revision int) (release, error
 			if onlyComments(doc) {
 				continue
 			}
-			obj, _, err := strict.Decode([]byte(doc), nil, nil)
+			obj, err := decode(doc)
 			if err != nil {
 				return release{}, fmt.Errorf("%s does not decode strictly: %w\n%s", name, err, doc)
 			}
@@ -124,6 +133,46 @@ func render(c *chart.Chart, values map[string]any, revision int) (release, error
 		}
 	}
 	return rel, nil
+}
+
+// decode decodes one rendered object strictly: Kubernetes' own types with
+// client-go's scheme, the Prometheus Operator's ServiceMonitor with the
+// fields the chart sets.
+func decode(doc string) (runtime.Object, error) {
+	if strings.Contains("\n"+doc, "\napiVersion: "+monitoringAPI+"\n") {
+		var sm serviceMonitor
+		if err := yaml.UnmarshalStrict([]byte(doc), &sm); err != nil {
+			return nil, err
+		}
+		return &sm, nil
+	}
+	obj, _, err := strict.Decode([]byte(doc), nil, nil)
+	return obj, err
+}
+
+// monitoringAPI is the Prometheus Operator's API group and version.
+const monitoringAPI = "monitoring.coreos.com/v1"
+
+// serviceMonitor is the part of the Prometheus Operator's ServiceMonitor
+// the chart renders; decoding is strict, so a field it does not know fails.
+type serviceMonitor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Selector  metav1.LabelSelector `json:"selector"`
+		Endpoints []struct {
+			Port          string           `json:"port"`
+			Path          string           `json:"path"`
+			Interval      string           `json:"interval,omitempty"`
+			ScrapeTimeout string           `json:"scrapeTimeout,omitempty"`
+			Relabelings   []map[string]any `json:"relabelings,omitempty"`
+		} `json:"endpoints"`
+	} `json:"spec"`
+}
+
+func (sm *serviceMonitor) DeepCopyObject() runtime.Object {
+	c := *sm
+	return &c
 }
 
 func mustRender(t testing.TB, values map[string]any) release {

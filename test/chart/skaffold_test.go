@@ -141,7 +141,7 @@ func TestSkaffoldConfig(t *testing.T) {
 	var forwarded bool
 	for _, svc := range each[*corev1.Service](rendered) {
 		forwarded = forwarded || svc.Name == pf.ResourceName && svc.Spec.ClusterIP != corev1.ClusterIPNone &&
-			len(svc.Spec.Ports) == 1 && int(svc.Spec.Ports[0].Port) == pf.Port
+			len(svc.Spec.Ports) > 0 && svc.Spec.Ports[0].Name == "http" && int(svc.Spec.Ports[0].Port) == pf.Port
 	}
 	if rel.Name != releaseName || !forwarded {
 		t.Errorf("portForward to %s:%d does not match the client Service of release %s", pf.ResourceName, pf.Port, rel.Name)

@@ -200,8 +200,22 @@ func isDefaultClass(sc storagev1.StorageClass) bool {
 
 // 2. The jwt-gen Job's token works through a port-forward to the Service;
 // no token gets 401; a token minted locally from the Secret works too.
+//
+// Metrics, scraped through a port-forward to the Service's metrics port
+// without a token, count those requests and refusals.
 func TestTokensThroughPortForward(t *testing.T) {
 	d := deploy(t, "tokens", nil)
+	metrics := forwardServicePort(t, d.ns, releaseName, "metrics")
+	series := []string{
+		`gokv_http_requests_total{code="200",method="GET",route="/:bucket/*key"}`,
+		`gokv_auth_refusals_total{reason="missing"}`,
+		`gokv_auth_refusals_total{reason="bad_signature"}`,
+		`gokv_store_keys_written_total`,
+	}
+	before := map[string]float64{}
+	for _, s := range series {
+		before[s] = scrape(t, metrics.URL(), s)
+	}
 
 	d.api.must(t, http.MethodPost, "cfg", "app/db/url", "postgres://db:5432/app", http.StatusCreated)
 	if got := d.api.must(t, http.MethodGet, "cfg", "app/db/url", "", http.StatusOK); got != "postgres://db:5432/app" {
@@ -222,6 +236,14 @@ func TestTokensThroughPortForward(t *testing.T) {
 
 	forged := kv{base: d.fwd.URL, token: mintLocally(t, "a-different-secret-of-at-least-32-bytes")}
 	forged.must(t, http.MethodGet, "cfg", "local", "", http.StatusUnauthorized)
+
+	// At least: two GETs of 200, one request without a token, one
+	// forged, two keys written (the probes add GETs of other routes).
+	for s, want := range map[string]float64{series[0]: 2, series[1]: 1, series[2]: 1, series[3]: 2} {
+		if got := scrape(t, metrics.URL(), s) - before[s]; got < want {
+			t.Errorf("%s moved by %v after the requests, want at least %v", s, got, want)
+		}
+	}
 }
 
 // 3. 1,000 keys survive the deletion of pod gokv-0.

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +28,7 @@ type forward struct {
 	t         *testing.T
 	namespace string
 	service   string
+	port      string // the Service port's name; "" for its first
 
 	mu   sync.Mutex
 	url  string
@@ -38,7 +41,14 @@ type forward struct {
 
 func forwardService(t *testing.T, namespace, service string) *forward {
 	t.Helper()
-	f := &forward{t: t, namespace: namespace, service: service}
+	return forwardServicePort(t, namespace, service, "")
+}
+
+// forwardServicePort forwards the Service's port named port instead of
+// its first, like `kubectl port-forward svc/NAME :metrics`.
+func forwardServicePort(t *testing.T, namespace, service, port string) *forward {
+	t.Helper()
+	f := &forward{t: t, namespace: namespace, service: service, port: port}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := f.connect(ctx); err != nil {
@@ -89,7 +99,7 @@ func (f *forward) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	port, err := targetPort(svc, pod)
+	port, err := targetPort(svc, pod, f.port)
 	if err != nil {
 		return err
 	}
@@ -131,9 +141,14 @@ func (f *forward) connect(ctx context.Context) error {
 	return nil
 }
 
-// targetPort resolves the Service's (named) target port on pod.
-func targetPort(svc *corev1.Service, pod *corev1.Pod) (int, error) {
-	tp := svc.Spec.Ports[0].TargetPort
+// targetPort resolves the (named) target port of the Service's port named
+// name ("" for the first) on pod.
+func targetPort(svc *corev1.Service, pod *corev1.Pod, name string) (int, error) {
+	i := slices.IndexFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return name == "" || p.Name == name })
+	if i < 0 {
+		return 0, fmt.Errorf("service %s has no port named %q", svc.Name, name)
+	}
+	tp := svc.Spec.Ports[i].TargetPort
 	if tp.IntValue() != 0 {
 		return tp.IntValue(), nil
 	}
@@ -190,4 +205,31 @@ func (c kv) must(t *testing.T, method, bucket, key, body string, want int) strin
 		t.Fatalf("%s /%s/%s: status %d, want %d (body %q)", method, bucket, key, status, want, got)
 	}
 	return got
+}
+
+// scrape reads one series' value from a gokv's /metrics at base, in the
+// text format: series is the name with its labels as gokv writes them
+// (sorted by name), e.g. gokv_auth_refusals_total{reason="missing"}. An
+// absent series is 0, as a counter that has not counted yet.
+func scrape(t *testing.T, base, series string) float64 {
+	t.Helper()
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape %s: %v", base, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape %s: %s, %v", base, resp.Status, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("scrape %s: %q: %v", base, line, err)
+			}
+			return f
+		}
+	}
+	return 0
 }
