@@ -13,6 +13,7 @@ import (
 
 	apispec "github.com/gokv-service/gokv/api"
 
+	"github.com/gokv-service/gokv/internal/auth"
 	"github.com/gokv-service/gokv/internal/budget"
 	"github.com/gokv-service/gokv/internal/kv"
 	"github.com/gokv-service/gokv/internal/metrics"
@@ -22,7 +23,7 @@ import (
 // subject, for the log, or an error wrapping one of internal/auth's
 // reasons (auth.ErrExpired, ...), for metrics.
 type TokenVerifier interface {
-	Verify(token string) (subject string, err error)
+	Verify(token string) (auth.Grant, error)
 }
 
 // Options configure the router.

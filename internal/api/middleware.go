@@ -44,7 +44,7 @@ func authenticate(v TokenVerifier, log *slog.Logger, m *metrics.Metrics) gin.Han
 			refuse(c, log, http.StatusUnauthorized, challengeMissing, "missing bearer token")
 			return
 		}
-		subject, err := v.Verify(token)
+		grant, err := v.Verify(token)
 		if err != nil {
 			reason := refusalReason(err)
 			m.AuthRefused(reason)
@@ -56,7 +56,7 @@ func authenticate(v TokenVerifier, log *slog.Logger, m *metrics.Metrics) gin.Han
 			refuse(c, log, http.StatusUnauthorized, challengeInvalid, "invalid token")
 			return
 		}
-		c.Set(subjectKey, subject)
+		c.Set(grantKey, grant)
 		c.Next()
 	}
 }
@@ -130,9 +130,17 @@ func hardenResponses(c *gin.Context) {
 	c.Next()
 }
 
-// subjectKey is where authenticate leaves the token's subject in the
-// request's gin.Context, for its log line.
-const subjectKey = "gokv.subject"
+// grantKey is where authenticate leaves what the token allows, for the
+// handlers and for the request's log line.
+const grantKey = "gokv.grant"
+
+// grantOf is what the request's token allows; the zero Grant before
+// authentication.
+func grantOf(c *gin.Context) auth.Grant {
+	g, _ := c.Get(grantKey)
+	grant, _ := g.(auth.Grant)
+	return grant
+}
 
 // requestIDHeader names a request across gokv's log, its error bodies and
 // whatever sent it: a proxy or client that sets one finds it again in
@@ -174,7 +182,7 @@ func logRequests(log *slog.Logger) gin.HandlerFunc {
 			slog.Int("bytes", max(c.Writer.Size(), 0)),
 			slog.String("client", c.ClientIP()),
 			slog.String("request_id", id),
-			slog.String("subject", c.GetString(subjectKey)))
+			slog.String("subject", grantOf(c).Subject))
 	}
 }
 

@@ -156,15 +156,14 @@ func NewVerifier(secret []byte, opts VerifierOptions) (*Verifier, error) {
 	return v, nil
 }
 
-// Verify returns the token's subject (its sub claim, possibly empty) when
-// token is a valid, unexpired HS256 token signed with the Verifier's
-// secret, and otherwise an error wrapping ErrInvalidToken and the reason
-// (ErrMalformed, ErrBadSignature, ...).
-func (v *Verifier) Verify(token string) (subject string, err error) {
+// Verify returns what token allows when it is a valid, unexpired HS256
+// token signed with the Verifier's secret, and otherwise an error wrapping
+// ErrInvalidToken and the reason (ErrMalformed, ErrBadSignature, ...).
+func (v *Verifier) Verify(token string) (Grant, error) {
 	now := v.now()
 	if v.cache != nil {
-		if subject, ok := v.cache.valid(token, now); ok {
-			return subject, nil
+		if grant, ok := v.cache.valid(token, now); ok {
+			return grant, nil
 		}
 	}
 	var claims claims
@@ -172,17 +171,18 @@ func (v *Verifier) Verify(token string) (subject string, err error) {
 		return v.secret, nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("%w: %w: %w", ErrInvalidToken, v.reason(err, claims), err)
+		return Grant{}, fmt.Errorf("%w: %w: %w", ErrInvalidToken, v.reason(err, claims), err)
 	}
 	if err := v.checkStrict(parsed.Header, claims); err != nil {
-		return "", fmt.Errorf("%w: %w: %w", ErrInvalidToken, ErrInvalidClaims, err)
+		return Grant{}, fmt.Errorf("%w: %w: %w", ErrInvalidToken, ErrInvalidClaims, err)
 	}
+	grant := defaultGrant(claims.Subject)
 	if v.cache != nil {
 		// The parser refuses a token from exp + Leeway on; so does the
 		// cache. WithExpirationRequired guarantees exp is there.
-		v.cache.add(token, claims.Subject, claims.ExpiresAt.Add(Leeway))
+		v.cache.add(token, grant, claims.ExpiresAt.Add(Leeway))
 	}
-	return claims.Subject, nil
+	return grant, nil
 }
 
 // reason classifies an error of jwt/v5's parser for a token that says c.

@@ -24,7 +24,7 @@ type tokenCache struct {
 
 // cachedToken is what Verify needs of a verified token.
 type cachedToken struct {
-	subject string
+	grant   Grant
 	expires time.Time // the first instant it is refused
 }
 
@@ -33,8 +33,8 @@ func newTokenCache(size int) *tokenCache {
 }
 
 // valid reports whether token is cached and still unexpired at now, and
-// its subject.
-func (c *tokenCache) valid(token string, now time.Time) (subject string, ok bool) {
+// what it allows.
+func (c *tokenCache) valid(token string, now time.Time) (grant Grant, ok bool) {
 	c.mu.RLock()
 	t, ok := c.tokens[token]
 	c.mu.RUnlock()
@@ -42,15 +42,15 @@ func (c *tokenCache) valid(token string, now time.Time) (subject string, ok bool
 		c.mu.Lock()
 		delete(c.tokens, token)
 		c.mu.Unlock()
-		return "", false
+		return Grant{}, false
 	}
-	return t.subject, ok
+	return t.grant, ok
 }
 
-// add remembers a verified token of subject that is refused from exp on. When the
+// add remembers a verified token and its grant, refused from exp on. When the
 // cache is full an arbitrary entry makes room (Go's map iteration starts
 // at a random place), which bounds it without bookkeeping on every hit.
-func (c *tokenCache) add(token, subject string, exp time.Time) {
+func (c *tokenCache) add(token string, grant Grant, exp time.Time) {
 	if len(token) > maxCachedTokenLen {
 		return
 	}
@@ -62,5 +62,5 @@ func (c *tokenCache) add(token, subject string, exp time.Time) {
 			break
 		}
 	}
-	c.tokens[token] = cachedToken{subject: subject, expires: exp}
+	c.tokens[token] = cachedToken{grant: grant, expires: exp}
 }
