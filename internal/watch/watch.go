@@ -199,13 +199,15 @@ func (h *Hub) Reset(start uint64) {
 	if h.closed {
 		return
 	}
+	// Moving past one sequence number no slot holds makes every watcher,
+	// however caught up, find a slot without its event: it is behind.
+	// resetSeq goes first, so that a watcher that finds a slot emptied
+	// below already knows why.
+	seq := h.tail.Load() + 1
+	h.resetSeq.Store(seq)
 	for i := range h.ring {
 		h.ring[i].Store(nil)
 	}
-	// Moving past one sequence number no slot holds makes every watcher,
-	// however caught up, find a slot without its event: it is behind.
-	seq := h.tail.Load() + 1
-	h.resetSeq.Store(seq)
 	h.head.Store(seq)
 	h.tail.Store(seq)
 	h.bytes = 0
