@@ -310,7 +310,7 @@ func TestBackupMovesTheBackupGauges(t *testing.T) {
 	}
 	before := time.Now()
 	req, _ := http.NewRequest(http.MethodGet, s.URL+"/_admin/backup", nil)
-	req.Header.Set("Authorization", "Bearer "+s.Token)
+	req.Header.Set("Authorization", "Bearer "+s.AdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
