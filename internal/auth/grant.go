@@ -69,6 +69,9 @@ func (s Scope) String() string {
 // than read as a glob that gokv would then have to match.
 func CheckBucketPattern(p string) error {
 	prefix, isPrefix := strings.CutSuffix(p, "*")
+	if strings.Contains(prefix, "*") {
+		return fmt.Errorf("bucket pattern %q: '*' may only end a pattern", p)
+	}
 	if !isPrefix {
 		if err := kv.ValidateBucket(p); err != nil {
 			return fmt.Errorf("bucket %q: %w", p, err)
