@@ -20,7 +20,7 @@ const (
 	newJWTSecret = "e2e-new-secret-that-is-long-enough-for-hs256"
 )
 
-// 10. Scoped tokens and a secret rotation, on one install to spare CI an
+// 11. Scoped tokens and a secret rotation, on one install to spare CI an
 // install. The jwt-gen Job mints a token for reading bucket cfg: it
 // reads cfg and gets 403 on a write and on another bucket. Then the
 // secret is rotated as the README says: a token of the old secret keeps
