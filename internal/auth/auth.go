@@ -1,6 +1,8 @@
 // Package auth mints and verifies gokv's bearer tokens: JWTs signed with
-// HS256 and a shared secret. The server verifies with it and jwt-gen mints
-// with it, so both always agree on what a valid token is.
+// HS256 and a shared secret (two during a rotation), whose optional scope
+// and buckets claims become the Grant the API enforces. The server
+// verifies with it and jwt-gen mints with it, so both always agree on
+// what a valid token is.
 package auth
 
 import (
