@@ -40,6 +40,8 @@ func (h *handlers) fail(c *gin.Context, err error) {
 	switch {
 	case errors.Is(err, auth.ErrForbidden):
 		refuseScope(c, h.metrics)
+		h.log.Debug("request forbidden", "reason", err.Error(), "method", c.Request.Method,
+			"subject", grantOf(c).Subject, "request_id", requestIDOf(c))
 	case errors.Is(err, budget.ErrBusy):
 		// Overload answered as designed, not a fault.
 		c.Header("Retry-After", retryAfterBusy)
