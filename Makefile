@@ -8,6 +8,8 @@ FUZZTIME   ?= 100000x
 SOAK_DURATION ?= 10m
 BIN        ?= bin
 IMAGE      ?= gokv:dev
+# Scope of `make token`, e.g. SCOPE=admin for backups; empty: read and write.
+SCOPE      ?=
 LDFLAGS    := -s -w -X main.version=$(VERSION)
 
 .DEFAULT_GOAL := help
@@ -21,8 +23,8 @@ run: ## Run gokv on :8080 with ./data and the dev secret
 	JWT_SECRET='$(DEV_SECRET)' go run ./cmd/gokv
 
 .PHONY: token
-token: ## Print a 1h token for the dev secret (for `make run`)
-	@JWT_SECRET='$(DEV_SECRET)' go run ./cmd/jwt-gen --expires-in 1h
+token: ## Print a 1h token for the dev secret (for `make run`; SCOPE=admin for backups)
+	@JWT_SECRET='$(DEV_SECRET)' go run ./cmd/jwt-gen --expires-in 1h $(if $(SCOPE),--scope '$(SCOPE)')
 
 .PHONY: build
 build: ## Build the commands into ./bin: gokv, jwt-gen and gokvctl as the image has them, and gokv-bench

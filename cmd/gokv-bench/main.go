@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	// The token must outlive the whole run.
-	token, err := client.TokenFromEnv(getenv, "gokv-bench", cfg.Duration+time.Hour)
+	token, err := client.TokenFromEnv(getenv, "gokv-bench", 0, cfg.Duration+time.Hour)
 	if err != nil {
 		fmt.Fprintf(stderr, "gokv-bench: %v\n", err)
 		return 2

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gokv-service/gokv/internal/auth"
 	"github.com/gokv-service/gokv/internal/backup"
 	"github.com/gokv-service/gokv/internal/client"
 )
@@ -184,7 +185,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 
 // readyClient mints a token and waits for the server to be ready.
 func readyClient(url, subject string, wait time.Duration, getenv func(string) string, stderr io.Writer, name string) (*client.Client, int, bool) {
-	token, err := client.TokenFromEnv(getenv, subject, tokenLifetime)
+	token, err := client.TokenFromEnv(getenv, subject, auth.ScopeAdmin, tokenLifetime)
 	if err != nil {
 		fmt.Fprintf(stderr, "gokv %s: %v\n", name, err)
 		return nil, 2, false

@@ -111,9 +111,9 @@ func TestBackupCommandUsage(t *testing.T) {
 		{"backup with retention 0", backupFn, nil, []string{"--dir", dir, "--retention", "0"}, 2, "--retention"},
 		{"backup without credentials", backupFn, nil, []string{"--url", srv.URL, "--dir", dir}, 2, "set JWT_SECRET"},
 		{"backup with a wrong secret", backupFn, map[string]string{"JWT_SECRET": "some-other-secret-at-least-32-bytes"}, []string{"--url", srv.URL, "--dir", dir}, 1, "401"},
-		{"backup into a missing directory", backupFn, map[string]string{"GOKV_TOKEN": srv.Token}, []string{"--url", srv.URL, "--dir", filepath.Join(dir, "missing")}, 1, "no such file"},
+		{"backup into a missing directory", backupFn, map[string]string{"GOKV_TOKEN": srv.AdminToken}, []string{"--url", srv.URL, "--dir", filepath.Join(dir, "missing")}, 1, "no such file"},
 		{"restore without --file", restoreFn, nil, []string{"--url", srv.URL}, 2, "--file is required"},
-		{"restore from an empty directory", restoreFn, map[string]string{"GOKV_TOKEN": srv.Token}, []string{"--url", srv.URL, "--file", dir}, 2, "no gokv-*.backup file"},
+		{"restore from an empty directory", restoreFn, map[string]string{"GOKV_TOKEN": srv.AdminToken}, []string{"--url", srv.URL, "--file", dir}, 2, "no gokv-*.backup file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -40,7 +40,7 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 		fs.Usage()
 		return 2
 	}
-	token, err := client.TokenFromEnv(getenv, "gokv-check", 5*time.Minute)
+	token, err := client.TokenFromEnv(getenv, "gokv-check", 0, 5*time.Minute)
 	if err != nil {
 		fmt.Fprintf(stderr, "gokv check: %v\n", err)
 		return 2

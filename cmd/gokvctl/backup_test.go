@@ -70,7 +70,7 @@ func TestE2EBackupWipeRestore(t *testing.T) {
 		n = 5_000
 	}
 	srv := apitest.Start(t)
-	env := map[string]string{"GOKV_URL": srv.URL, "GOKV_TOKEN": srv.Token}
+	env := map[string]string{"GOKV_URL": srv.URL, "GOKV_TOKEN": srv.AdminToken}
 	fillStore(t, srv.Store, n)
 	want := contents(t, srv.Store)
 
@@ -102,7 +102,7 @@ func TestE2EBackupWipeRestore(t *testing.T) {
 	sameContents(t, contents(t, srv.Store), want)
 
 	fresh := apitest.Start(t)
-	must(t, map[string]string{"GOKV_URL": fresh.URL, "GOKV_TOKEN": fresh.Token}, exitOK, "", "restore", file)
+	must(t, map[string]string{"GOKV_URL": fresh.URL, "GOKV_TOKEN": fresh.AdminToken}, exitOK, "", "restore", file)
 	sameContents(t, contents(t, fresh.Store), want)
 }
 
@@ -111,7 +111,7 @@ func TestE2EBackupWipeRestore(t *testing.T) {
 // keeps what it held.
 func TestE2ERestoreOfADamagedFile(t *testing.T) {
 	srv := apitest.Start(t)
-	env := map[string]string{"GOKV_URL": srv.URL, "GOKV_TOKEN": srv.Token}
+	env := map[string]string{"GOKV_URL": srv.URL, "GOKV_TOKEN": srv.AdminToken}
 	fillStore(t, srv.Store, 1000)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "good.backup")

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gokv-service/gokv/internal/auth"
@@ -43,6 +44,23 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, no
 	subject := fs.String("subject", "", "sub claim: who holds the token")
 	issuer := fs.String("issuer", "", "iss claim (must match the server's JWT_ISSUER if that is set)")
 	audience := fs.String("audience", "", "aud claim (must match the server's JWT_AUDIENCE if that is set)")
+	var scope auth.Scope
+	fs.Func("scope", "restrict the token to read, write and/or admin; repeat it or separate words with spaces or commas (default: read and write, no admin)", func(v string) error {
+		s, err := auth.ParseScope(strings.ReplaceAll(v, ",", " "))
+		if err != nil {
+			return err
+		}
+		scope |= s
+		return nil
+	})
+	var buckets []string
+	fs.Func("bucket", "restrict the token to this bucket, or to the buckets starting with a prefix when it ends in '*'; repeatable (default: every bucket)", func(v string) error {
+		if err := auth.CheckBucketPattern(v); err != nil {
+			return err
+		}
+		buckets = append(buckets, v)
+		return nil
+	})
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: jwt-gen [flags]")
@@ -84,6 +102,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, no
 		Issuer:    *issuer,
 		Audience:  *audience,
 		ExpiresIn: *expiresIn,
+		Scope:     scope,
+		Buckets:   buckets,
 	}, now)
 	if err != nil {
 		fmt.Fprintf(stderr, "jwt-gen: %v\n", err)

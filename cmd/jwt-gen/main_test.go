@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,12 @@ func TestBadUsage(t *testing.T) {
 		{"stray argument", []string{"--secret", testSecret, "extra"}, nil, `unexpected argument "extra"`},
 		{"whitespace secret", nil, map[string]string{"JWT_SECRET": strings.Repeat(" ", 40)}, "only whitespace"},
 		{"over the cap", []string{"--secret", testSecret, "--expires-in", "2160h1s"}, nil, "--expires-in must be at most 2160h0m0s (90 days) unless --allow-long-lived is given"},
+		{"unknown scope", []string{"--secret", testSecret, "--scope", "read", "--scope", "delete"}, nil, `unknown scope "delete"`},
+		{"scope in capitals", []string{"--secret", testSecret, "--scope", "READ"}, nil, `unknown scope "READ"`},
+		{"empty scope", []string{"--secret", testSecret, "--scope", ""}, nil, "names no scope"},
+		{"bucket glob in the middle", []string{"--secret", testSecret, "--bucket", "team-*-a"}, nil, `bucket pattern "team-*-a": '*' may only end a pattern`},
+		{"reserved bucket", []string{"--secret", testSecret, "--bucket", "_admin"}, nil, `bucket "_admin"`},
+		{"empty bucket", []string{"--secret", testSecret, "--bucket", ""}, nil, `bucket ""`},
 		{"292 years", []string{"--secret", testSecret, "--expires-in", "2562047h"}, nil, "--expires-in must be at most 2160h0m0s"},
 	}
 	for _, tt := range tests {
@@ -113,9 +120,48 @@ func TestHelp(t *testing.T) {
 	if code != 0 || stdout != "" {
 		t.Errorf("-h: exit code %d, stdout %q; want 0 and nothing", code, stdout)
 	}
-	for _, want := range []string{"Usage: jwt-gen", "-expires-in", "-allow-long-lived"} {
+	for _, want := range []string{"Usage: jwt-gen", "-expires-in", "-allow-long-lived", "-scope", "-bucket"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("-h printed %q, missing %q", stderr, want)
 		}
+	}
+}
+
+// TestScopedTokens: --scope and --bucket mint tokens the server reads as
+// they were asked for.
+func TestScopedTokens(t *testing.T) {
+	tests := []struct {
+		args []string
+		want auth.Grant
+	}{
+		{nil, auth.Grant{Scopes: auth.ScopeRead | auth.ScopeWrite}},
+		{[]string{"--scope", "read"}, auth.Grant{Scopes: auth.ScopeRead}},
+		{[]string{"--scope", "admin"}, auth.Grant{Scopes: auth.ScopeAdmin}},
+		{[]string{"--scope", "read", "--scope", "write"}, auth.Grant{Scopes: auth.ScopeRead | auth.ScopeWrite}},
+		{[]string{"--scope", "read write admin"}, auth.Grant{Scopes: auth.ScopeRead | auth.ScopeWrite | auth.ScopeAdmin}},
+		{[]string{"--scope", "read,admin"}, auth.Grant{Scopes: auth.ScopeRead | auth.ScopeAdmin}},
+		{[]string{"--scope", "read", "--bucket", "cfg", "--bucket", "team-a-*"},
+			auth.Grant{Scopes: auth.ScopeRead, Buckets: []string{"cfg", "team-a-*"}}},
+		{[]string{"--bucket", "*"}, auth.Grant{Scopes: auth.ScopeRead | auth.ScopeWrite, Buckets: []string{"*"}}},
+	}
+	v, err := auth.NewVerifier([]byte(testSecret), auth.VerifierOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runJWTGen(append([]string{"--subject", "s"}, tt.args...), map[string]string{"JWT_SECRET": testSecret})
+			if code != 0 {
+				t.Fatalf("exit code %d, stderr %q", code, stderr)
+			}
+			got, err := v.Verify(strings.TrimSpace(stdout))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.want.Subject = "s"
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("grant %+v, want %+v", got, tt.want)
+			}
+		})
 	}
 }

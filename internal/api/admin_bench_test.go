@@ -66,7 +66,8 @@ func BenchmarkBackupRestore(b *testing.B) {
 			}
 			b.StartTimer()
 			start := time.Now()
-			r := dst.request(b, http.MethodPost, "/_admin/restore", f, map[string]string{"Content-Type": backup.ContentType})
+			r := dst.request(b, http.MethodPost, "/_admin/restore", f,
+				map[string]string{"Content-Type": backup.ContentType, "Authorization": "Bearer " + dst.AdminToken})
 			elapsed := time.Since(start)
 			f.Close()
 			r.wantStatus(b, http.StatusOK, "restore")
@@ -77,7 +78,7 @@ func BenchmarkBackupRestore(b *testing.B) {
 
 func getBackupInto(b *testing.B, ts *testServer, file string) int64 {
 	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/_admin/backup", nil)
-	req.Header.Set("Authorization", "Bearer "+ts.Token)
+	req.Header.Set("Authorization", "Bearer "+ts.AdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		b.Fatal(err)

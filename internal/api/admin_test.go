@@ -67,7 +67,7 @@ func sameDump(t testing.TB, got, want []kv.Record) {
 func (ts *testServer) getBackup(t testing.TB) []byte {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/_admin/backup", nil)
-	req.Header.Set("Authorization", "Bearer "+ts.Token)
+	req.Header.Set("Authorization", "Bearer "+ts.AdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +88,8 @@ func (ts *testServer) getBackup(t testing.TB) []byte {
 
 func (ts *testServer) restore(t testing.TB, query string, body []byte) response {
 	t.Helper()
-	return ts.request(t, http.MethodPost, "/_admin/restore"+query, bytes.NewReader(body), map[string]string{"Content-Type": backup.ContentType})
+	return ts.request(t, http.MethodPost, "/_admin/restore"+query, bytes.NewReader(body),
+		map[string]string{"Content-Type": backup.ContentType, "Authorization": "Bearer " + ts.AdminToken})
 }
 
 // TestBackupRestoreRoundTrip: a backup restored into an empty server gives
@@ -179,7 +180,7 @@ func TestRestoreModes(t *testing.T) {
 
 func TestBackupSinceIsRefused(t *testing.T) {
 	ts := newTestServer(t)
-	r := ts.request(t, http.MethodGet, "/_admin/backup?since=5", nil, nil)
+	r := ts.request(t, http.MethodGet, "/_admin/backup?since=5", nil, map[string]string{"Authorization": "Bearer " + ts.AdminToken})
 	r.wantStatus(t, http.StatusBadRequest, "incremental backup")
 	if msg := r.errorMessage(t); !strings.Contains(msg, "not supported by this backend") {
 		t.Errorf("error %q does not say incremental backups are unsupported", msg)
@@ -223,7 +224,7 @@ func TestRequestsWaitOutARestore(t *testing.T) {
 		{http.MethodGet, "/_admin/backup"},
 		{http.MethodPost, "/_admin/restore"},
 	} {
-		r := ts.request(t, tt.method, tt.path, strings.NewReader("x"), nil)
+		r := ts.request(t, tt.method, tt.path, strings.NewReader("x"), map[string]string{"Authorization": "Bearer " + ts.AdminToken})
 		r.wantStatus(t, http.StatusServiceUnavailable, tt.method+" "+tt.path+" during a restore")
 		if r.header.Get("Retry-After") == "" {
 			t.Errorf("%s %s during a restore: no Retry-After", tt.method, tt.path)

@@ -122,20 +122,19 @@ func NewRouter(opts Options) (*gin.Engine, error) {
 	r.GET("/_openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", apispec.Spec) })
 
 	authed := r.Group("", authenticate(opts.Verifier, opts.Logger, opts.Metrics))
-	// Any valid token may back up and restore until tokens carry scopes.
-	authed.GET("/_admin/backup", h.gate.admit, h.backup)
-	authed.POST("/_admin/restore", h.restore)
+	read, write, admin := h.authorize(auth.ScopeRead), h.authorize(auth.ScopeWrite), h.authorize(auth.ScopeAdmin)
+	authed.GET("/_admin/backup", admin, h.gate.admit, h.backup)
+	authed.POST("/_admin/restore", admin, h.restore)
 	// Data requests wait for no restore: they are refused while one runs.
-	data := authed.Group("", h.gate.admit)
 	// Paths whose first segment starts with '_' are gokv's own; no
 	// bucket can be named so (kv.ValidateBucket).
-	data.GET("/_buckets", h.buckets)
-	data.POST("/_txn", h.txn)
-	data.GET(dataRoute, h.get)
-	data.HEAD(dataRoute, h.get)
-	data.POST(dataRoute, h.put)
-	data.PUT(dataRoute, h.put)
-	data.DELETE(dataRoute, h.delete)
+	authed.GET("/_buckets", read, h.gate.admit, h.buckets)
+	authed.POST("/_txn", write, h.gate.admit, h.txn)
+	authed.GET(dataRoute, read, h.gate.admit, h.get)
+	authed.HEAD(dataRoute, read, h.gate.admit, h.get)
+	authed.POST(dataRoute, write, h.gate.admit, h.put)
+	authed.PUT(dataRoute, write, h.gate.admit, h.put)
+	authed.DELETE(dataRoute, write, h.gate.admit, h.delete)
 	return r, nil
 }
 

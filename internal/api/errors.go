@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/gokv-service/gokv/internal/auth"
 	"github.com/gokv-service/gokv/internal/budget"
 	"github.com/gokv-service/gokv/internal/kv"
 )
@@ -37,6 +38,10 @@ type errorBody struct {
 func (h *handlers) fail(c *gin.Context, err error) {
 	status, msg := statusOf(err)
 	switch {
+	case errors.Is(err, auth.ErrForbidden):
+		refuseScope(c, h.metrics)
+		h.log.Debug("request forbidden", "reason", err.Error(), "method", c.Request.Method,
+			"subject", grantOf(c).Subject, "request_id", requestIDOf(c))
 	case errors.Is(err, budget.ErrBusy):
 		// Overload answered as designed, not a fault.
 		c.Header("Retry-After", retryAfterBusy)
@@ -61,6 +66,8 @@ func statusOf(err error) (status int, msg string) {
 		errors.Is(err, errBadPrecondition),
 		errors.Is(err, errBadRequest):
 		return http.StatusBadRequest, opMessage(err)
+	case errors.Is(err, auth.ErrForbidden):
+		return http.StatusForbidden, err.Error()
 	case errors.Is(err, errBadBody):
 		return http.StatusBadRequest, errBadBody.Error()
 	case errors.Is(err, errValueTooLarge):

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/gokv-service/gokv/internal/auth"
 	"github.com/gokv-service/gokv/internal/kv"
 )
 
@@ -138,7 +140,7 @@ func (h *handlers) buckets(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	page, err := h.store.Buckets(c.Request.Context(), start, limit)
+	page, err := h.coveredBuckets(c.Request.Context(), grantOf(c), start, limit)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -148,4 +150,41 @@ func (h *handlers) buckets(c *gin.Context) {
 		names = []string{}
 	}
 	c.JSON(http.StatusOK, bucketsBody{Buckets: names, NextCursor: encodeCursor(page.Next)})
+}
+
+// bucketScanLimit bounds the bucket names one GET /_buckets reads for a
+// token restricted to some buckets, so that a token covering few of very
+// many buckets cannot make one request scan them all.
+const bucketScanLimit = 10 * kv.MaxListLimit
+
+// coveredBuckets is a page of the buckets grant covers, from start. The
+// store lists every bucket and its cursors are its own, so the page is
+// filled from successive store pages, each asked for what is still
+// missing, so that every store page is used up and its Next stays a
+// valid cursor. After bucketScanLimit names the page is answered as it
+// is: it may then hold fewer than limit names, none even, with a
+// cursor to go on from.
+func (h *handlers) coveredBuckets(ctx context.Context, grant auth.Grant, start string, limit int) (kv.BucketPage, error) {
+	if grant.Buckets == nil {
+		return h.store.Buckets(ctx, start, limit)
+	}
+	var out kv.BucketPage
+	out.Next = start
+	for scanned := 0; len(out.Names) < limit && scanned < bucketScanLimit; {
+		page, err := h.store.Buckets(ctx, out.Next, limit-len(out.Names))
+		if err != nil {
+			return kv.BucketPage{}, err
+		}
+		scanned += len(page.Names)
+		for _, name := range page.Names {
+			if grant.CoversBucket(name) {
+				out.Names = append(out.Names, name)
+			}
+		}
+		out.Next = page.Next
+		if page.Next == "" || len(page.Names) == 0 {
+			break
+		}
+	}
+	return out, nil
 }

@@ -77,6 +77,15 @@ func (h *handlers) txn(c *gin.Context) {
 		h.failTxn(c, err)
 		return
 	}
+	// The route asked for write; each op must be in the token's
+	// buckets too, a check included: it reads what it compares.
+	grant := grantOf(c)
+	for _, op := range ops {
+		if !grant.CoversBucket(op.Bucket) {
+			h.fail(c, outsideBuckets(op.Bucket))
+			return
+		}
+	}
 	results, err := h.store.Apply(r.Context(), ops)
 	if err != nil {
 		h.failTxn(c, err)

@@ -34,8 +34,12 @@ const DefaultMaxInflight = 32 * DefaultMaxValue
 // Server is a running test server.
 type Server struct {
 	URL string
-	// Token is valid for an hour.
+	// Token is valid for an hour, without scope claims: read and write
+	// on every bucket, not admin.
 	Token string
+	// AdminToken is valid for an hour and allows everything: read,
+	// write and admin (/_admin/*) on every bucket.
+	AdminToken string
 	// Store is the server's store, for looking behind the API.
 	Store *badgerstore.Store
 	// Ready is what /readyz reports; true at start.
@@ -128,6 +132,7 @@ func StartWith(t testing.TB, cfg Config) *Server {
 		s.MetricsURL = msrv.URL + "/metrics"
 	}
 	s.Token = MintToken(t, time.Hour)
+	s.AdminToken = Mint(t, auth.Claims{ExpiresIn: time.Hour, Scope: auth.ScopeRead | auth.ScopeWrite | auth.ScopeAdmin})
 	return s
 }
 
@@ -145,6 +150,20 @@ func (s *Server) MustPut(t testing.TB, bucket, key string, value []byte) kv.Resu
 func MintToken(t testing.TB, expiresIn time.Duration) string {
 	t.Helper()
 	token, err := auth.Mint(Secret, auth.Claims{Subject: "test", ExpiresIn: expiresIn}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+// Mint returns a token for Secret that says c; subject "test" when c
+// names none.
+func Mint(t testing.TB, c auth.Claims) string {
+	t.Helper()
+	if c.Subject == "" {
+		c.Subject = "test"
+	}
+	token, err := auth.Mint(Secret, c, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,14 @@
 // Package auth mints and verifies gokv's bearer tokens: JWTs signed with
-// HS256 and a shared secret. The server verifies with it and jwt-gen mints
-// with it, so both always agree on what a valid token is.
+// HS256 and a shared secret (two during a rotation), whose optional scope
+// and buckets claims become the Grant the API enforces. The server
+// verifies with it and jwt-gen mints with it, so both always agree on
+// what a valid token is.
 package auth
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -43,9 +47,9 @@ var (
 	ErrInvalidClaims = errors.New("invalid claims")
 )
 
-// ErrForbidden is for a valid token that does not allow the request. No
-// token is refused so yet: it is the reason scopes will use, and the
-// API already answers it with 403.
+// ErrForbidden is for a valid token that does not allow the request: its
+// scope or buckets do not reach it (Grant). Verify never returns it; the
+// API does, and answers it with 403.
 var ErrForbidden = errors.New("forbidden")
 
 // CheckSecret rejects secrets too short to be an HS256 key. Its message
@@ -65,12 +69,42 @@ func CheckSecret(secret []byte) error {
 	return nil
 }
 
+// KeyID names a secret in the kid header of the tokens it signs, so that
+// a server that knows two secrets (during a rotation) tries the one that
+// signed a token. It is the first 8 bytes of SHA-256 over a label and
+// the secret, in hex. That tells nothing useful about a secret of at
+// least MinSecretLen random bytes: finding the secret from it is a
+// brute force of the whole secret, which each token's HMAC already
+// allows an attacker to check guesses against. The label keeps it from
+// being the HMAC key itself: HMAC hashes keys longer than 64 bytes with
+// plain SHA-256 and uses the digest as the key.
+func KeyID(secret []byte) string {
+	h := sha256.New()
+	h.Write([]byte("gokv jwt key id\x00"))
+	h.Write(secret)
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
 // Claims are what a minted token says about its holder.
 type Claims struct {
 	Subject   string
 	Issuer    string
 	Audience  string
 	ExpiresIn time.Duration
+	// Scope, when not 0, restricts the token to these kinds of request;
+	// 0 mints a token without a scope claim: read and write.
+	Scope Scope
+	// Buckets, when not nil, restricts the token to these buckets or
+	// prefixes ending in '*' (CheckBucketPattern); nil mints a token
+	// without a buckets claim: every bucket.
+	Buckets []string
+}
+
+// mintedClaims are the claims of a minted token, as they are encoded.
+type mintedClaims struct {
+	jwt.RegisteredClaims
+	Scope   string   `json:"scope,omitempty"`
+	Buckets []string `json:"buckets,omitempty"`
 }
 
 // Mint returns a signed HS256 token that is valid from now for
@@ -82,16 +116,30 @@ func Mint(secret []byte, c Claims, now time.Time) (string, error) {
 	if c.ExpiresIn <= 0 {
 		return "", fmt.Errorf("expiry must be positive, got %s", c.ExpiresIn)
 	}
-	claims := jwt.RegisteredClaims{
-		Subject:   c.Subject,
-		Issuer:    c.Issuer,
-		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(c.ExpiresIn)),
+	if c.Buckets != nil && len(c.Buckets) == 0 {
+		return "", errors.New("buckets must name at least one bucket, or be nil for every bucket")
+	}
+	for _, p := range c.Buckets {
+		if err := CheckBucketPattern(p); err != nil {
+			return "", err
+		}
+	}
+	claims := mintedClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   c.Subject,
+			Issuer:    c.Issuer,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(c.ExpiresIn)),
+		},
+		Scope:   c.Scope.String(),
+		Buckets: c.Buckets,
 	}
 	if c.Audience != "" {
 		claims.Audience = jwt.ClaimStrings{c.Audience}
 	}
-	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	t.Header["kid"] = KeyID(secret)
+	token, err := t.SignedString(secret)
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
@@ -113,11 +161,21 @@ type VerifierOptions struct {
 	MaxLifetime time.Duration
 	// Now is the clock; nil means time.Now. For tests.
 	Now func() time.Time
+	// PreviousSecret, when set, verifies tokens too but signs none: the
+	// secret being rotated out, so that tokens it signed keep working
+	// until they are reissued. It must differ from the current secret.
+	PreviousSecret []byte
 }
 
 // Verifier checks tokens. It is safe for concurrent use.
 type Verifier struct {
-	secret      []byte
+	// keys are the secrets by KeyID: the current one and, during a
+	// rotation, the previous one. They are fixed for the Verifier's
+	// life, which is what lets the cache keep a token until its exp.
+	keys map[string][]byte
+	// unnamed is what verifies a token without kid (minted before
+	// tokens had one): the current secret, else the previous one.
+	unnamed     any
 	parser      *jwt.Parser
 	maxLifetime time.Duration
 	audience    string      // VerifierOptions.Audience, to classify refusals
@@ -125,10 +183,23 @@ type Verifier struct {
 	now         func() time.Time
 }
 
-// NewVerifier returns a Verifier for tokens signed with secret.
+// NewVerifier returns a Verifier for tokens signed with secret, or with
+// opts.PreviousSecret.
 func NewVerifier(secret []byte, opts VerifierOptions) (*Verifier, error) {
 	if err := CheckSecret(secret); err != nil {
 		return nil, fmt.Errorf("secret %w", err)
+	}
+	keys := map[string][]byte{KeyID(secret): secret}
+	var unnamed any = secret
+	if opts.PreviousSecret != nil {
+		if err := CheckSecret(opts.PreviousSecret); err != nil {
+			return nil, fmt.Errorf("previous secret %w", err)
+		}
+		if bytes.Equal(opts.PreviousSecret, secret) {
+			return nil, errors.New("previous secret is the current secret")
+		}
+		keys[KeyID(opts.PreviousSecret)] = opts.PreviousSecret
+		unnamed = jwt.VerificationKeySet{Keys: []jwt.VerificationKey{secret, opts.PreviousSecret}}
 	}
 	parserOpts := []jwt.ParserOption{
 		// Pinning the method is what stops "alg: none" and key-confusion
@@ -144,7 +215,7 @@ func NewVerifier(secret []byte, opts VerifierOptions) (*Verifier, error) {
 	if opts.Audience != "" {
 		parserOpts = append(parserOpts, jwt.WithAudience(opts.Audience))
 	}
-	v := &Verifier{secret: secret, now: opts.Now, maxLifetime: opts.MaxLifetime, audience: opts.Audience}
+	v := &Verifier{keys: keys, unnamed: unnamed, now: opts.Now, maxLifetime: opts.MaxLifetime, audience: opts.Audience}
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -157,7 +228,7 @@ func NewVerifier(secret []byte, opts VerifierOptions) (*Verifier, error) {
 }
 
 // Verify returns what token allows when it is a valid, unexpired HS256
-// token signed with the Verifier's secret, and otherwise an error wrapping
+// token signed with one of the Verifier's secrets, and otherwise an error wrapping
 // ErrInvalidToken and the reason (ErrMalformed, ErrBadSignature, ...).
 func (v *Verifier) Verify(token string) (Grant, error) {
 	now := v.now()
@@ -167,22 +238,46 @@ func (v *Verifier) Verify(token string) (Grant, error) {
 		}
 	}
 	var claims claims
-	parsed, err := v.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
-		return v.secret, nil
-	})
+	parsed, err := v.parser.ParseWithClaims(token, &claims, v.key)
 	if err != nil {
 		return Grant{}, fmt.Errorf("%w: %w: %w", ErrInvalidToken, v.reason(err, claims), err)
 	}
 	if err := v.checkStrict(parsed.Header, claims); err != nil {
 		return Grant{}, fmt.Errorf("%w: %w: %w", ErrInvalidToken, ErrInvalidClaims, err)
 	}
-	grant := defaultGrant(claims.Subject)
+	grant, err := claims.grant()
+	if err != nil {
+		return Grant{}, fmt.Errorf("%w: %w: %w", ErrInvalidToken, ErrInvalidClaims, err)
+	}
 	if v.cache != nil {
 		// The parser refuses a token from exp + Leeway on; so does the
 		// cache. WithExpirationRequired guarantees exp is there.
 		v.cache.add(token, grant, claims.ExpiresAt.Add(Leeway))
 	}
 	return grant, nil
+}
+
+// errUnknownKey is a kid that names neither secret: most likely a token
+// signed with a secret this server no longer, or not yet, knows.
+var errUnknownKey = errors.New("kid names no key of this server")
+
+// key is the jwt.Keyfunc: the secret the token's kid names, or, for a
+// token without kid, every secret in turn. The parser reports an error
+// of it as an unverifiable token, which reason counts as a bad signature.
+func (v *Verifier) key(t *jwt.Token) (any, error) {
+	kid, ok := t.Header["kid"]
+	if !ok {
+		return v.unnamed, nil
+	}
+	id, ok := kid.(string)
+	if !ok {
+		return nil, fmt.Errorf("%w: kid is not a string", errUnknownKey)
+	}
+	secret, ok := v.keys[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %.16q", errUnknownKey, id)
+	}
+	return secret, nil
 }
 
 // reason classifies an error of jwt/v5's parser for a token that says c.

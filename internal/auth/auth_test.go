@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -154,17 +155,35 @@ func mustMint(t testing.TB, c Claims) string {
 
 func TestMintClaims(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	token, err := Mint(testSecret, Claims{Subject: "ci", Issuer: "ops", Audience: "gokv", ExpiresIn: 90 * time.Minute}, now)
+	token, err := Mint(testSecret, Claims{Subject: "ci", Issuer: "ops", Audience: "gokv", ExpiresIn: 90 * time.Minute,
+		Scope: ScopeRead | ScopeAdmin, Buckets: []string{"cfg", "team-*"}}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var claims jwt.RegisteredClaims
+	var claims mintedClaims
 	parsed, _, err := jwt.NewParser().ParseUnverified(token, &claims)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if alg := parsed.Header["alg"]; alg != "HS256" {
 		t.Errorf("alg = %v, want HS256", alg)
+	}
+	if kid := parsed.Header["kid"]; kid != KeyID(testSecret) {
+		t.Errorf("kid = %v, want %s", kid, KeyID(testSecret))
+	}
+	if claims.Scope != "read admin" || !reflect.DeepEqual(claims.Buckets, []string{"cfg", "team-*"}) {
+		t.Errorf("scope = %q, buckets = %q", claims.Scope, claims.Buckets)
+	}
+	// Without Scope and Buckets, neither claim: such a token keeps its
+	// old meaning on every server.
+	plain, _, err := jwt.NewParser().ParseUnverified(mustMint(t, Claims{ExpiresIn: time.Minute}), jwt.MapClaims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"scope", "buckets"} {
+		if v, ok := plain.Claims.(jwt.MapClaims)[name]; ok {
+			t.Errorf("a token minted without %s has %s = %v", name, name, v)
+		}
 	}
 	if claims.Subject != "ci" || claims.Issuer != "ops" || len(claims.Audience) != 1 || claims.Audience[0] != "gokv" {
 		t.Errorf("claims = %+v", claims)
@@ -188,6 +207,9 @@ func TestMintRejects(t *testing.T) {
 		{"whitespace secret", []byte(strings.Repeat(" \t\n", 16)), Claims{ExpiresIn: time.Hour}},
 		{"no expiry", testSecret, Claims{}},
 		{"negative expiry", testSecret, Claims{ExpiresIn: -time.Second}},
+		{"empty buckets", testSecret, Claims{ExpiresIn: time.Hour, Buckets: []string{}}},
+		{"bad bucket pattern", testSecret, Claims{ExpiresIn: time.Hour, Buckets: []string{"cfg", "a*b"}}},
+		{"reserved bucket", testSecret, Claims{ExpiresIn: time.Hour, Buckets: []string{"_txn"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,8 +12,12 @@ const maxCachedTokenLen = 4 << 10
 // tokenCache remembers tokens that passed full verification, keyed by the
 // exact token string, until they expire. Only exp can turn a verified
 // token invalid later (nbf and iat only ever pass once they have passed,
-// and the secret, method, issuer, audience and maximum lifetime are fixed
-// per Verifier), so a hit is exactly as good as verifying again. A token
+// and the secrets, method, issuer, audience and maximum lifetime are
+// fixed per Verifier), so a hit is exactly as good as verifying again.
+// That includes a token the previous secret verified: secrets change only
+// with a restart (JWT_SECRET_PREVIOUS is read at start), which empties
+// the cache, so no token outlives the key that verified it. A way to
+// drop a key at runtime would have to drop its tokens from here too. A token
 // that never passed verification is never in the cache, so a forged,
 // altered or otherwise refused one always takes the full path.
 type tokenCache struct {

@@ -273,9 +273,10 @@ func readError(resp *http.Response) (*StatusError, errorBody) {
 // TokenFromEnv returns the token a client tool should send: $GOKV_TOKEN
 // as it is, or one minted from $JWT_SECRET (with $JWT_ISSUER and
 // $JWT_AUDIENCE when set, as the server requires) for subject, valid for
-// lifetime. Tokens and secrets come from the environment, never from a
-// command line where ps would show them.
-func TokenFromEnv(getenv func(string) string, subject string, lifetime time.Duration) (string, error) {
+// lifetime, and allowing scope (0: no scope claim, read and write).
+// Tokens and secrets come from the environment, never from a command
+// line where ps would show them.
+func TokenFromEnv(getenv func(string) string, subject string, scope auth.Scope, lifetime time.Duration) (string, error) {
 	if t := getenv("GOKV_TOKEN"); t != "" {
 		return t, nil
 	}
@@ -288,6 +289,7 @@ func TokenFromEnv(getenv func(string) string, subject string, lifetime time.Dura
 		Issuer:    getenv("JWT_ISSUER"),
 		Audience:  getenv("JWT_AUDIENCE"),
 		ExpiresIn: lifetime,
+		Scope:     scope,
 	}, time.Now())
 	if err != nil {
 		return "", fmt.Errorf("JWT_SECRET: %w", err)

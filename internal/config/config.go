@@ -34,6 +34,7 @@ const (
 // in the README's table; keep the two in step.
 type Config struct {
 	JWTSecret        string        `envconfig:"JWT_SECRET"`
+	JWTSecretPrev    string        `envconfig:"JWT_SECRET_PREVIOUS"`
 	JWTIssuer        string        `envconfig:"JWT_ISSUER"`
 	JWTAudience      string        `envconfig:"JWT_AUDIENCE"`
 	DBPath           string        `envconfig:"DB_PATH" default:"./data"`
@@ -102,6 +103,14 @@ func kindOf(typeName string) string {
 func (c Config) Validate() error {
 	if err := auth.CheckSecret([]byte(c.JWTSecret)); err != nil {
 		return fmt.Errorf("JWT_SECRET %w (generate one with: head -c 32 /dev/urandom | base64)", err)
+	}
+	if c.JWTSecretPrev != "" {
+		if err := auth.CheckSecret([]byte(c.JWTSecretPrev)); err != nil {
+			return fmt.Errorf("JWT_SECRET_PREVIOUS %w (or leave it unset when no rotation is under way)", err)
+		}
+		if c.JWTSecretPrev == c.JWTSecret {
+			return errors.New("JWT_SECRET_PREVIOUS must differ from JWT_SECRET: it is the secret being rotated out")
+		}
 	}
 	if strings.TrimSpace(c.DBPath) == "" {
 		return errors.New("DB_PATH must not be empty")

@@ -18,7 +18,7 @@ const validSecret = "0123456789abcdef0123456789abcdef"
 // duration of the test.
 func setEnv(t *testing.T, env map[string]string) {
 	t.Helper()
-	for _, name := range []string{"JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE", "DB_PATH", "PORT", "GIN_MODE",
+	for _, name := range []string{"JWT_SECRET", "JWT_SECRET_PREVIOUS", "JWT_ISSUER", "JWT_AUDIENCE", "DB_PATH", "PORT", "GIN_MODE",
 		"MAX_VALUE_BYTES", "MAX_INFLIGHT_BYTES", "MAX_CONNS", "SYNC_WRITES", "MIN_FREE_BYTES", "GC_INTERVAL", "SHUTDOWN_DELAY", "SHUTDOWN_TIMEOUT",
 		"LOG_LEVEL", "LOG_FORMAT", "TRUSTED_PROXIES", "DEBUG_ADDR", "HOST", "JWT_MAX_LIFETIME", "METRICS_PORT"} {
 		t.Setenv(name, "") // restores the old value after the test
@@ -59,27 +59,28 @@ func TestDefaults(t *testing.T) {
 
 func TestSettings(t *testing.T) {
 	setEnv(t, map[string]string{
-		"JWT_SECRET":         validSecret,
-		"JWT_ISSUER":         "ops",
-		"JWT_AUDIENCE":       "gokv",
-		"DB_PATH":            "/data",
-		"PORT":               "9000",
-		"METRICS_PORT":       "0",
-		"GIN_MODE":           "release",
-		"MAX_VALUE_BYTES":    "4096",
-		"MAX_INFLIGHT_BYTES": "4096",
-		"MAX_CONNS":          "10",
-		"SYNC_WRITES":        "false",
-		"MIN_FREE_BYTES":     "0",
-		"GC_INTERVAL":        "30s",
-		"SHUTDOWN_DELAY":     "5s",
-		"SHUTDOWN_TIMEOUT":   "1m",
-		"LOG_LEVEL":          "debug",
-		"LOG_FORMAT":         "json",
-		"TRUSTED_PROXIES":    "10.0.0.0/8, 192.168.1.1",
-		"DEBUG_ADDR":         "127.0.0.1:6060",
-		"HOST":               "127.0.0.1",
-		"JWT_MAX_LIFETIME":   "24h",
+		"JWT_SECRET":          validSecret,
+		"JWT_SECRET_PREVIOUS": "previous-secret-previous-secret-1",
+		"JWT_ISSUER":          "ops",
+		"JWT_AUDIENCE":        "gokv",
+		"DB_PATH":             "/data",
+		"PORT":                "9000",
+		"METRICS_PORT":        "0",
+		"GIN_MODE":            "release",
+		"MAX_VALUE_BYTES":     "4096",
+		"MAX_INFLIGHT_BYTES":  "4096",
+		"MAX_CONNS":           "10",
+		"SYNC_WRITES":         "false",
+		"MIN_FREE_BYTES":      "0",
+		"GC_INTERVAL":         "30s",
+		"SHUTDOWN_DELAY":      "5s",
+		"SHUTDOWN_TIMEOUT":    "1m",
+		"LOG_LEVEL":           "debug",
+		"LOG_FORMAT":          "json",
+		"TRUSTED_PROXIES":     "10.0.0.0/8, 192.168.1.1",
+		"DEBUG_ADDR":          "127.0.0.1:6060",
+		"HOST":                "127.0.0.1",
+		"JWT_MAX_LIFETIME":    "24h",
 	})
 	c, err := FromEnv()
 	if err != nil {
@@ -87,6 +88,7 @@ func TestSettings(t *testing.T) {
 	}
 	want := Config{
 		JWTSecret:        validSecret,
+		JWTSecretPrev:    "previous-secret-previous-secret-1",
 		JWTIssuer:        "ops",
 		JWTAudience:      "gokv",
 		DBPath:           "/data",
@@ -121,6 +123,9 @@ func TestInvalidSettings(t *testing.T) {
 		{"secret empty", map[string]string{"JWT_SECRET": ""}, "JWT_SECRET must not be empty"},
 		{"secret short", map[string]string{"JWT_SECRET": "31-bytes-is-one-byte-too-short!"}, "JWT_SECRET must be at least 32 bytes, got 31"},
 		{"secret whitespace", map[string]string{"JWT_SECRET": strings.Repeat(" \t", 20)}, "JWT_SECRET must not be only whitespace"},
+		{"previous secret short", map[string]string{"JWT_SECRET": validSecret, "JWT_SECRET_PREVIOUS": "too-short"}, "JWT_SECRET_PREVIOUS must be at least 32 bytes, got 9"},
+		{"previous secret whitespace", map[string]string{"JWT_SECRET": validSecret, "JWT_SECRET_PREVIOUS": strings.Repeat(" ", 40)}, "JWT_SECRET_PREVIOUS must not be only whitespace"},
+		{"previous secret the current one", map[string]string{"JWT_SECRET": validSecret, "JWT_SECRET_PREVIOUS": validSecret}, "JWT_SECRET_PREVIOUS must differ from JWT_SECRET"},
 		{"port not a number", map[string]string{"PORT": "http"}, `PORT="http" is not a valid number`},
 		{"port out of range", map[string]string{"PORT": "70000"}, "PORT must be between"},
 		{"port negative", map[string]string{"PORT": "-1"}, "PORT must be between"},

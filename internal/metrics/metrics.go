@@ -27,8 +27,8 @@ const (
 	// ReasonInvalidClaims: any other claim gokv refuses (no exp, nbf or
 	// iat in the future, wrong issuer, lifetime over the maximum, crit).
 	ReasonInvalidClaims = "invalid_claims"
-	// ReasonForbidden: a valid token that does not allow the request;
-	// for scopes, which do not exist yet.
+	// ReasonForbidden: a valid token that does not allow the request:
+	// a scope or bucket it does not hold.
 	ReasonForbidden = "forbidden"
 )
 

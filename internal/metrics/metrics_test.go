@@ -153,6 +153,12 @@ func TestSeriesMove(t *testing.T) {
 		{"garbage token", get("not-a-jwt", 401), refusal(metrics.ReasonMalformed), 1},
 		{"expired token", get(expired, 401), refusal(metrics.ReasonExpired), 1},
 		{"forged token", get(forged, 401), refusal(metrics.ReasonBadSignature), 1},
+		{"a token without the scope", func(t *testing.T) {
+			readOnly := apitest.Mint(t, auth.Claims{ExpiresIn: time.Hour, Scope: auth.ScopeRead})
+			if code := do(t, http.MethodPut, s.URL+"/b/k", readOnly, "v"); code != http.StatusForbidden {
+				t.Fatalf("PUT with a read-only token: %d, want 403", code)
+			}
+		}, refusal(metrics.ReasonForbidden), 1},
 		{"a PUT writes a key", put, series{family: "gokv_store_keys_written_total"}, 1},
 		{"a PUT is a commit", put, series{family: "gokv_store_commit_batch_applies"}, 1},
 		{"a PUT's commit is timed", put, series{family: "gokv_store_commit_duration_seconds"}, 1},
@@ -310,7 +316,7 @@ func TestBackupMovesTheBackupGauges(t *testing.T) {
 	}
 	before := time.Now()
 	req, _ := http.NewRequest(http.MethodGet, s.URL+"/_admin/backup", nil)
-	req.Header.Set("Authorization", "Bearer "+s.Token)
+	req.Header.Set("Authorization", "Bearer "+s.AdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 // which the store ignores: the restored database opens again with the
 // directory beside it.
 func TestRestoreSpoolsUnderDBPath(t *testing.T) {
-	token, err := auth.Mint([]byte(testSecret), auth.Claims{ExpiresIn: time.Hour}, time.Now())
+	token, err := auth.Mint([]byte(testSecret), auth.Claims{ExpiresIn: time.Hour, Scope: auth.ScopeRead | auth.ScopeWrite | auth.ScopeAdmin}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

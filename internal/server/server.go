@@ -114,11 +114,16 @@ func (s *Server) build() error {
 	if err := os.Mkdir(spool, 0o700); err != nil {
 		return fmt.Errorf("create restore spool: %w", err)
 	}
+	var previous []byte
+	if s.cfg.JWTSecretPrev != "" {
+		previous = []byte(s.cfg.JWTSecretPrev)
+	}
 	verifier, err := auth.NewVerifier([]byte(s.cfg.JWTSecret), auth.VerifierOptions{
-		Issuer:      s.cfg.JWTIssuer,
-		Audience:    s.cfg.JWTAudience,
-		CacheSize:   tokenCacheSize,
-		MaxLifetime: s.cfg.JWTMaxLifetime,
+		Issuer:         s.cfg.JWTIssuer,
+		Audience:       s.cfg.JWTAudience,
+		CacheSize:      tokenCacheSize,
+		MaxLifetime:    s.cfg.JWTMaxLifetime,
+		PreviousSecret: previous,
 	})
 	if err != nil {
 		return fmt.Errorf("JWT_SECRET: %w", err)
