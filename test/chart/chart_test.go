@@ -657,8 +657,8 @@ func TestCustomized(t *testing.T) {
 	if env(check, "JWT_ISSUER") != "platform-team" || env(check, "JWT_AUDIENCE") != "gokv" {
 		t.Error("the test pod would mint tokens without the required issuer and audience")
 	}
-	if !strings.Contains(strings.Join(check.Args, " "), "--url=http://kv:9090") {
-		t.Errorf("the test pod checks %q, want the Service kv:9090", check.Args)
+	if !strings.Contains(strings.Join(check.Args, " "), "--url=http://kv:8081") {
+		t.Errorf("the test pod checks %q, want the Service kv:8081", check.Args)
 	}
 	if len(each[*corev1.ServiceAccount](rel)) != 0 || sts.Spec.Template.Spec.ServiceAccountName != "gokv-runner" {
 		t.Error("serviceAccount.create=false with a name is not honoured")
@@ -774,4 +774,15 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServiceAndMetricsPortsDiffer: one port number for both Service
+// ports is refused at render with a message saying which values clash,
+// rather than by the API server's "duplicate entries" at install.
+func TestServiceAndMetricsPortsDiffer(t *testing.T) {
+	_, err := render(loadChart(t), map[string]any{"service": map[string]any{"port": 9090}}, 1)
+	if err == nil || !strings.Contains(err.Error(), "service.port and metrics.port are both 9090") {
+		t.Fatalf("render with service.port = metrics.port: %v", err)
+	}
+	mustRender(t, map[string]any{"service": map[string]any{"port": 9090}, "metrics": map[string]any{"enabled": false}})
 }
