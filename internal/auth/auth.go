@@ -2,15 +2,19 @@
 // HS256 and a shared secret (two during a rotation), whose optional scope
 // and buckets claims become the Grant the API enforces. The server
 // verifies with it and jwt-gen mints with it, so both always agree on
-// what a valid token is.
+// what a valid token is. Tokens of trusted OIDC issuers (package oidc)
+// pass through the same Verifier and cache.
 package auth
 
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -165,6 +169,28 @@ type VerifierOptions struct {
 	// secret being rotated out, so that tokens it signed keep working
 	// until they are reissued. It must differ from the current secret.
 	PreviousSecret []byte
+	// Issuers, when set, verifies every token whose header does not say
+	// HS256: those of trusted OIDC issuers. HS256 tokens never reach it,
+	// and it never sees one, so neither kind can pass for the other.
+	Issuers IssuerVerifier
+}
+
+// IssuerVerifier verifies tokens signed by an issuer's public keys
+// (package oidc). Its errors wrap ErrInvalidToken and a reason, as
+// Verify's do, or ErrForbidden for a valid token whose subject no policy
+// admits.
+type IssuerVerifier interface {
+	VerifyIssued(token string) (Verified, error)
+}
+
+// Verified is a token an IssuerVerifier accepted.
+type Verified struct {
+	Grant Grant
+	// Expires is the first instant the token is refused: exp + Leeway.
+	Expires time.Time
+	// Key is the life of the key that verified the token; nil keeps the
+	// token out of the cache.
+	Key *KeyLife
 }
 
 // Verifier checks tokens. It is safe for concurrent use.
@@ -181,6 +207,7 @@ type Verifier struct {
 	audience    string      // VerifierOptions.Audience, to classify refusals
 	cache       *tokenCache // nil without a cache
 	now         func() time.Time
+	issuers     IssuerVerifier // nil without OIDC issuers
 }
 
 // NewVerifier returns a Verifier for tokens signed with secret, or with
@@ -215,7 +242,8 @@ func NewVerifier(secret []byte, opts VerifierOptions) (*Verifier, error) {
 	if opts.Audience != "" {
 		parserOpts = append(parserOpts, jwt.WithAudience(opts.Audience))
 	}
-	v := &Verifier{keys: keys, unnamed: unnamed, now: opts.Now, maxLifetime: opts.MaxLifetime, audience: opts.Audience}
+	v := &Verifier{keys: keys, unnamed: unnamed, now: opts.Now, maxLifetime: opts.MaxLifetime, audience: opts.Audience,
+		issuers: opts.Issuers}
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -228,14 +256,25 @@ func NewVerifier(secret []byte, opts VerifierOptions) (*Verifier, error) {
 }
 
 // Verify returns what token allows when it is a valid, unexpired HS256
-// token signed with one of the Verifier's secrets, and otherwise an error wrapping
-// ErrInvalidToken and the reason (ErrMalformed, ErrBadSignature, ...).
+// token signed with one of the Verifier's secrets, or a token that
+// opts.Issuers accepts, and otherwise an error wrapping ErrInvalidToken
+// and the reason (ErrMalformed, ErrBadSignature, ...), or ErrForbidden.
 func (v *Verifier) Verify(token string) (Grant, error) {
 	now := v.now()
 	if v.cache != nil {
 		if grant, ok := v.cache.valid(token, now); ok {
 			return grant, nil
 		}
+	}
+	if v.issuers != nil && headerAlg(token) != jwt.SigningMethodHS256.Alg() {
+		issued, err := v.issuers.VerifyIssued(token)
+		if err != nil {
+			return Grant{}, err
+		}
+		if v.cache != nil && issued.Key != nil {
+			v.cache.add(token, issued.Grant, issued.Expires, issued.Key)
+		}
+		return issued.Grant, nil
 	}
 	var claims claims
 	parsed, err := v.parser.ParseWithClaims(token, &claims, v.key)
@@ -252,9 +291,30 @@ func (v *Verifier) Verify(token string) (Grant, error) {
 	if v.cache != nil {
 		// The parser refuses a token from exp + Leeway on; so does the
 		// cache. WithExpirationRequired guarantees exp is there.
-		v.cache.add(token, grant, claims.ExpiresAt.Add(Leeway))
+		v.cache.add(token, grant, claims.ExpiresAt.Add(Leeway), nil)
 	}
 	return grant, nil
+}
+
+// headerAlg is the alg a token's header claims, "" when the header does
+// not decode. It only chooses which verifier a token goes to; each of
+// them pins its own algorithms, so a lie here gets the token refused.
+func headerAlg(token string) string {
+	header, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return ""
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(header)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(raw, &h) != nil {
+		return ""
+	}
+	return h.Alg
 }
 
 // errUnknownKey is a kid that names neither secret: most likely a token
@@ -281,10 +341,16 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 }
 
 // reason classifies an error of jwt/v5's parser for a token that says c.
-// The parser joins the failures of every check it made, so the first that
+func (v *Verifier) reason(err error, c claims) error {
+	return Reason(err, v.audience, c.Audience)
+}
+
+// Reason classifies an error of jwt/v5's parser, for a parser that
+// requires audience (none when "") and a token whose aud says got. The
+// parser joins the failures of every check it made, so the first that
 // applies, in the order of this switch, wins: a forged token that is also
 // expired is counted as a bad signature.
-func (v *Verifier) reason(err error, c claims) error {
+func Reason(err error, audience string, got jwt.ClaimStrings) error {
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return ErrMalformed
@@ -294,7 +360,7 @@ func (v *Verifier) reason(err error, c claims) error {
 		return ErrExpired
 	case errors.Is(err, jwt.ErrTokenInvalidAudience),
 		// jwt/v5 reports a missing aud as a missing claim.
-		v.audience != "" && len(c.Audience) == 0:
+		audience != "" && len(got) == 0:
 		return ErrWrongAudience
 	default:
 		return ErrInvalidClaims

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,8 +17,9 @@ const maxCachedTokenLen = 4 << 10
 // fixed per Verifier), so a hit is exactly as good as verifying again.
 // That includes a token the previous secret verified: secrets change only
 // with a restart (JWT_SECRET_PREVIOUS is read at start), which empties
-// the cache, so no token outlives the key that verified it. A way to
-// drop a key at runtime would have to drop its tokens from here too. A token
+// the cache. An issuer's keys change at runtime, so a token an issuer's
+// key verified is cached with that key's KeyLife and is dropped once it
+// ends: no token outlives the key that verified it. A token
 // that never passed verification is never in the cache, so a forged,
 // altered or otherwise refused one always takes the full path.
 type tokenCache struct {
@@ -30,6 +32,7 @@ type tokenCache struct {
 type cachedToken struct {
 	grant   Grant
 	expires time.Time // the first instant it is refused
+	key     *KeyLife  // nil for the fixed HS256 secrets
 }
 
 func newTokenCache(size int) *tokenCache {
@@ -42,7 +45,7 @@ func (c *tokenCache) valid(token string, now time.Time) (grant Grant, ok bool) {
 	c.mu.RLock()
 	t, ok := c.tokens[token]
 	c.mu.RUnlock()
-	if ok && !now.Before(t.expires) {
+	if ok && (!now.Before(t.expires) || t.key.Ended()) {
 		c.mu.Lock()
 		delete(c.tokens, token)
 		c.mu.Unlock()
@@ -51,10 +54,11 @@ func (c *tokenCache) valid(token string, now time.Time) (grant Grant, ok bool) {
 	return t.grant, ok
 }
 
-// add remembers a verified token and its grant, refused from exp on. When the
+// add remembers a verified token and its grant, refused from exp on or
+// once key ends (nil: never). When the
 // cache is full an arbitrary entry makes room (Go's map iteration starts
 // at a random place), which bounds it without bookkeeping on every hit.
-func (c *tokenCache) add(token string, grant Grant, exp time.Time) {
+func (c *tokenCache) add(token string, grant Grant, exp time.Time, key *KeyLife) {
 	if len(token) > maxCachedTokenLen {
 		return
 	}
@@ -66,5 +70,17 @@ func (c *tokenCache) add(token string, grant Grant, exp time.Time) {
 			break
 		}
 	}
-	c.tokens[token] = cachedToken{grant: grant, expires: exp}
+	c.tokens[token] = cachedToken{grant: grant, expires: exp, key: key}
 }
+
+// KeyLife stands for one key of an issuer, as its JWKS had it when a
+// token was verified with it. It ends when the issuer drops or replaces
+// that key, and the tokens it verified leave the cache with it. Its
+// methods are safe for concurrent use, and a nil KeyLife never ends.
+type KeyLife struct{ ended atomic.Bool }
+
+// End marks the key as no longer trusted.
+func (l *KeyLife) End() { l.ended.Store(true) }
+
+// Ended reports whether End was called.
+func (l *KeyLife) Ended() bool { return l != nil && l.ended.Load() }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -55,6 +56,12 @@ type Config struct {
 	DebugAddr        string        `envconfig:"DEBUG_ADDR"`
 	Host             string        `envconfig:"HOST"`
 	JWTMaxLifetime   time.Duration `envconfig:"JWT_MAX_LIFETIME" default:"0s"`
+	OIDCIssuerURL    string        `envconfig:"OIDC_ISSUER_URL"`
+	OIDCAudience     string        `envconfig:"OIDC_AUDIENCE"`
+	OIDCJWKSURL      string        `envconfig:"OIDC_JWKS_URL"`
+	OIDCCAFile       string        `envconfig:"OIDC_CA_FILE"`
+	OIDCTokenFile    string        `envconfig:"OIDC_TOKEN_FILE"`
+	AuthPolicyFile   string        `envconfig:"AUTH_POLICY_FILE"`
 }
 
 // FromEnv reads and validates the configuration. Its error is one line
@@ -178,7 +185,45 @@ func (c Config) Validate() error {
 	if c.DebugAddr != "" && !isLoopbackAddr(c.DebugAddr) {
 		return fmt.Errorf("DEBUG_ADDR must be a loopback host:port such as 127.0.0.1:6060, got %q", c.DebugAddr)
 	}
+	return c.validateOIDC()
+}
+
+// validateOIDC checks the settings of service-account (OIDC) tokens: all
+// of them hang on OIDC_ISSUER_URL, so one set without it is a mistake
+// that would otherwise pass unnoticed. The files are read by the server,
+// which names the variable in its errors too.
+func (c Config) validateOIDC() error {
+	if c.OIDCIssuerURL == "" {
+		for _, s := range []struct{ name, value string }{
+			{"OIDC_AUDIENCE", c.OIDCAudience}, {"OIDC_JWKS_URL", c.OIDCJWKSURL}, {"OIDC_CA_FILE", c.OIDCCAFile},
+			{"OIDC_TOKEN_FILE", c.OIDCTokenFile}, {"AUTH_POLICY_FILE", c.AuthPolicyFile},
+		} {
+			if s.value != "" {
+				return fmt.Errorf("%s is set but OIDC_ISSUER_URL is not: set both, or neither", s.name)
+			}
+		}
+		return nil
+	}
+	if !isHTTPSURL(c.OIDCIssuerURL) {
+		return fmt.Errorf("OIDC_ISSUER_URL must be an https URL such as https://kubernetes.default.svc.cluster.local, got %q", c.OIDCIssuerURL)
+	}
+	if c.OIDCJWKSURL != "" && !isHTTPSURL(c.OIDCJWKSURL) {
+		return fmt.Errorf("OIDC_JWKS_URL must be an https URL (or empty for the discovery document's jwks_uri), got %q", c.OIDCJWKSURL)
+	}
+	if strings.TrimSpace(c.OIDCAudience) == "" {
+		return errors.New("OIDC_AUDIENCE must be set with OIDC_ISSUER_URL: the audience gokv's tokens are issued for, such as gokv")
+	}
+	if c.AuthPolicyFile == "" {
+		return errors.New("AUTH_POLICY_FILE must be set with OIDC_ISSUER_URL: without a policy no issued token could do anything")
+	}
 	return nil
+}
+
+// isHTTPSURL reports whether s is an absolute https URL with a host and
+// neither query nor fragment, as OIDC requires of an issuer.
+func isHTTPSURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "https" && u.Host != "" && u.RawQuery == "" && u.Fragment == ""
 }
 
 // checkMinFreeFits refuses a MIN_FREE_BYTES that DB_PATH's filesystem

@@ -26,6 +26,7 @@ import (
 	"github.com/gokv-service/gokv/internal/badgerstore"
 	"github.com/gokv-service/gokv/internal/config"
 	"github.com/gokv-service/gokv/internal/metrics"
+	"github.com/gokv-service/gokv/internal/oidc"
 )
 
 // Timeouts and limits of the HTTP server. They bound how long a slow or
@@ -93,6 +94,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, store: store, metrics: m}
 	if err := s.build(); err != nil {
+		if s.stopStreams != nil {
+			s.stopStreams()
+		}
 		return nil, errors.Join(err, s.closeStore(func() {}, &sync.WaitGroup{}, closeGrace))
 	}
 	return s, nil
@@ -118,18 +122,24 @@ func (s *Server) build() error {
 	if s.cfg.JWTSecretPrev != "" {
 		previous = []byte(s.cfg.JWTSecretPrev)
 	}
+	// Cancelled with the streams: when the shutdown starts, or New fails.
+	streams, stopStreams := context.WithCancel(context.Background())
+	s.stopStreams = stopStreams
+	issuers, err := s.issuers(streams)
+	if err != nil {
+		return err
+	}
 	verifier, err := auth.NewVerifier([]byte(s.cfg.JWTSecret), auth.VerifierOptions{
 		Issuer:         s.cfg.JWTIssuer,
 		Audience:       s.cfg.JWTAudience,
 		CacheSize:      tokenCacheSize,
 		MaxLifetime:    s.cfg.JWTMaxLifetime,
 		PreviousSecret: previous,
+		Issuers:        issuers,
 	})
 	if err != nil {
 		return fmt.Errorf("JWT_SECRET: %w", err)
 	}
-	streams, stopStreams := context.WithCancel(context.Background())
-	s.stopStreams = stopStreams
 	gin.SetMode(s.cfg.GinMode)
 	router, err := api.NewRouter(api.Options{
 		Store:            s.store,
@@ -159,6 +169,32 @@ func (s *Server) build() error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	return nil
+}
+
+// issuers is the verifier of OIDC_ISSUER_URL's tokens, nil when unset.
+// Its keys are fetched in the background until ctx is done.
+func (s *Server) issuers(ctx context.Context) (auth.IssuerVerifier, error) {
+	if s.cfg.OIDCIssuerURL == "" {
+		return nil, nil
+	}
+	policy, err := oidc.LoadPolicy(s.cfg.AuthPolicyFile)
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_POLICY_FILE %s: %w", s.cfg.AuthPolicyFile, err)
+	}
+	v, err := oidc.New(ctx, oidc.Options{
+		IssuerURL: s.cfg.OIDCIssuerURL,
+		Audience:  s.cfg.OIDCAudience,
+		JWKSURL:   s.cfg.OIDCJWKSURL,
+		CAFile:    s.cfg.OIDCCAFile,
+		TokenFile: s.cfg.OIDCTokenFile,
+		Policy:    policy,
+		Logger:    s.log,
+	})
+	if err != nil {
+		// The options' only faults that config cannot see are the CA file's.
+		return nil, fmt.Errorf("OIDC_CA_FILE: %w", err)
+	}
+	return v, nil
 }
 
 // Run serves gokv on the configured host and port until ctx is done; see
