@@ -20,7 +20,8 @@ func setEnv(t *testing.T, env map[string]string) {
 	t.Helper()
 	for _, name := range []string{"JWT_SECRET", "JWT_SECRET_PREVIOUS", "JWT_ISSUER", "JWT_AUDIENCE", "DB_PATH", "PORT", "GIN_MODE",
 		"MAX_VALUE_BYTES", "MAX_INFLIGHT_BYTES", "MAX_CONNS", "SYNC_WRITES", "MIN_FREE_BYTES", "GC_INTERVAL", "SHUTDOWN_DELAY", "SHUTDOWN_TIMEOUT",
-		"LOG_LEVEL", "LOG_FORMAT", "TRUSTED_PROXIES", "DEBUG_ADDR", "HOST", "JWT_MAX_LIFETIME", "METRICS_PORT"} {
+		"LOG_LEVEL", "LOG_FORMAT", "TRUSTED_PROXIES", "DEBUG_ADDR", "HOST", "JWT_MAX_LIFETIME", "METRICS_PORT",
+		"OIDC_ISSUER_URL", "OIDC_AUDIENCE", "OIDC_JWKS_URL", "OIDC_CA_FILE", "OIDC_TOKEN_FILE", "AUTH_POLICY_FILE"} {
 		t.Setenv(name, "") // restores the old value after the test
 		os.Unsetenv(name)
 	}
@@ -81,6 +82,12 @@ func TestSettings(t *testing.T) {
 		"DEBUG_ADDR":          "127.0.0.1:6060",
 		"HOST":                "127.0.0.1",
 		"JWT_MAX_LIFETIME":    "24h",
+		"OIDC_ISSUER_URL":     "https://kubernetes.default.svc.cluster.local",
+		"OIDC_AUDIENCE":       "gokv",
+		"OIDC_JWKS_URL":       "https://kubernetes.default.svc.cluster.local/openid/v1/jwks",
+		"OIDC_CA_FILE":        "/var/run/secrets/gokv/oidc/ca.crt",
+		"OIDC_TOKEN_FILE":     "/var/run/secrets/gokv/oidc/token",
+		"AUTH_POLICY_FILE":    "/etc/gokv/policy.yaml",
 	})
 	c, err := FromEnv()
 	if err != nil {
@@ -107,6 +114,12 @@ func TestSettings(t *testing.T) {
 		DebugAddr:        "127.0.0.1:6060",
 		Host:             "127.0.0.1",
 		JWTMaxLifetime:   24 * time.Hour,
+		OIDCIssuerURL:    "https://kubernetes.default.svc.cluster.local",
+		OIDCAudience:     "gokv",
+		OIDCJWKSURL:      "https://kubernetes.default.svc.cluster.local/openid/v1/jwks",
+		OIDCCAFile:       "/var/run/secrets/gokv/oidc/ca.crt",
+		OIDCTokenFile:    "/var/run/secrets/gokv/oidc/token",
+		AuthPolicyFile:   "/etc/gokv/policy.yaml",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("settings:\ngot  %+v\nwant %+v", c, want)
@@ -161,6 +174,15 @@ func TestInvalidSettings(t *testing.T) {
 		{"debug addr all interfaces", map[string]string{"DEBUG_ADDR": ":6060"}, `DEBUG_ADDR must be a loopback host:port`},
 		{"debug addr public", map[string]string{"DEBUG_ADDR": "10.1.2.3:6060"}, `DEBUG_ADDR must be a loopback host:port`},
 		{"debug addr no port", map[string]string{"DEBUG_ADDR": "127.0.0.1"}, `DEBUG_ADDR must be a loopback host:port`},
+		{"oidc issuer http", map[string]string{"OIDC_ISSUER_URL": "http://issuer.example", "OIDC_AUDIENCE": "gokv", "AUTH_POLICY_FILE": "/p"}, "OIDC_ISSUER_URL must be an https URL"},
+		{"oidc issuer relative", map[string]string{"OIDC_ISSUER_URL": "kubernetes.default.svc", "OIDC_AUDIENCE": "gokv", "AUTH_POLICY_FILE": "/p"}, "OIDC_ISSUER_URL must be an https URL"},
+		{"oidc issuer with query", map[string]string{"OIDC_ISSUER_URL": "https://issuer.example?x=1", "OIDC_AUDIENCE": "gokv", "AUTH_POLICY_FILE": "/p"}, "OIDC_ISSUER_URL must be an https URL"},
+		{"oidc audience missing", map[string]string{"OIDC_ISSUER_URL": "https://issuer.example", "AUTH_POLICY_FILE": "/p"}, "OIDC_AUDIENCE must be set with OIDC_ISSUER_URL"},
+		{"oidc policy missing", map[string]string{"OIDC_ISSUER_URL": "https://issuer.example", "OIDC_AUDIENCE": "gokv"}, "AUTH_POLICY_FILE must be set with OIDC_ISSUER_URL"},
+		{"oidc jwks http", map[string]string{"OIDC_ISSUER_URL": "https://issuer.example", "OIDC_AUDIENCE": "gokv", "AUTH_POLICY_FILE": "/p", "OIDC_JWKS_URL": "http://issuer.example/keys"}, "OIDC_JWKS_URL must be an https URL"},
+		{"oidc audience without issuer", map[string]string{"OIDC_AUDIENCE": "gokv"}, "OIDC_AUDIENCE is set but OIDC_ISSUER_URL is not"},
+		{"policy without issuer", map[string]string{"AUTH_POLICY_FILE": "/p"}, "AUTH_POLICY_FILE is set but OIDC_ISSUER_URL is not"},
+		{"token file without issuer", map[string]string{"OIDC_TOKEN_FILE": "/t"}, "OIDC_TOKEN_FILE is set but OIDC_ISSUER_URL is not"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
