@@ -50,7 +50,9 @@ func authenticate(v TokenVerifier, log *slog.Logger, m *metrics.Metrics) gin.Han
 			m.AuthRefused(reason)
 			log.Debug("token refused", "reason", err.Error(), "client", c.ClientIP(), "request_id", requestIDOf(c))
 			if reason == metrics.ReasonForbidden {
-				refuse(c, log, http.StatusForbidden, challengeForbidden, "forbidden")
+				// Only an issuer's valid token whose subject no policy
+				// names (package oidc) is forbidden as a whole.
+				refuse(c, log, http.StatusForbidden, challengeForbidden, "insufficient scope: no policy names the token's subject")
 				return
 			}
 			refuse(c, log, http.StatusUnauthorized, challengeInvalid, "invalid token")
