@@ -97,15 +97,15 @@ func TestServiceAccountTokens(t *testing.T) {
 		wantChallenge string
 		wantError     string
 	}{
-		{"writes its bucket", http.MethodPut, "/team-a/k", writer, http.StatusCreated, ""},
-		{"reads its bucket", http.MethodGet, "/team-a/k", writer, http.StatusOK, ""},
-		{"ES256 token of the same account", http.MethodGet, "/team-a/k", saToken(t, iss, "ec", saWriter, "gokv"), http.StatusOK, ""},
-		{"another bucket", http.MethodPut, "/team-b/k", writer, http.StatusForbidden, `error="insufficient_scope"`},
-		{"admin", http.MethodGet, "/_admin/backup", writer, http.StatusForbidden, `error="insufficient_scope"`},
+		{"writes its bucket", http.MethodPut, "/team-a/k", writer, http.StatusCreated, "", ""},
+		{"reads its bucket", http.MethodGet, "/team-a/k", writer, http.StatusOK, "", ""},
+		{"ES256 token of the same account", http.MethodGet, "/team-a/k", saToken(t, iss, "ec", saWriter, "gokv"), http.StatusOK, "", ""},
+		{"another bucket", http.MethodPut, "/team-b/k", writer, http.StatusForbidden, `error="insufficient_scope"`, ""},
+		{"admin", http.MethodGet, "/_admin/backup", writer, http.StatusForbidden, `error="insufficient_scope"`, ""},
 		{"an account without a policy", http.MethodGet, "/team-a/k", saToken(t, iss, "rsa", "system:serviceaccount:clients:other", "gokv"), http.StatusForbidden, `error="insufficient_scope"`,
 			"insufficient scope: no policy names the token's subject"},
-		{"another audience", http.MethodGet, "/team-a/k", saToken(t, iss, "rsa", saWriter, "api"), http.StatusUnauthorized, `error="invalid_token"`},
-		{"HS256 token", http.MethodPut, "/team-b/k", hs, http.StatusCreated, ""},
+		{"another audience", http.MethodGet, "/team-a/k", saToken(t, iss, "rsa", saWriter, "api"), http.StatusUnauthorized, `error="invalid_token"`, ""},
+		{"HS256 token", http.MethodPut, "/team-b/k", hs, http.StatusCreated, "", ""},
 		{"HS256 token keyed with the issuer's public key", http.MethodGet, "/team-a/k", func() string {
 			tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iss": iss.URL, "sub": saWriter, "aud": "gokv",
 				"exp": time.Now().Add(time.Hour).Unix()})
@@ -115,7 +115,7 @@ func TestServiceAccountTokens(t *testing.T) {
 				t.Fatal(err)
 			}
 			return s
-		}(), http.StatusUnauthorized, `error="invalid_token"`},
+		}(), http.StatusUnauthorized, `error="invalid_token"`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
