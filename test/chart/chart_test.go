@@ -762,6 +762,13 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"scrape interval not a duration", map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"interval": "often"}}}, "/metrics/serviceMonitor/interval"},
 		{"unknown ServiceMonitor key", map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"namespace": "x"}}}, "namespace"},
 		{"pull policy", map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, "/image/pullPolicy"},
+		{"http issuer", map[string]any{"auth": map[string]any{"oidc": map[string]any{"issuerURL": "http://issuer.example"}}}, "/auth/oidc/issuerURL"},
+		{"empty audience", map[string]any{"auth": map[string]any{"oidc": map[string]any{"audience": ""}}}, "/auth/oidc/audience"},
+		{"unknown oidc key", map[string]any{"auth": map[string]any{"oidc": map[string]any{"issuer": "https://x"}}}, "issuer"},
+		{"unknown scope in a policy", map[string]any{"auth": map[string]any{"policies": []any{map[string]any{"subject": "a", "scope": "read delete"}}}}, "/auth/policies/0/scope"},
+		{"policy without subject", map[string]any{"auth": map[string]any{"policies": []any{map[string]any{"scope": "read"}}}}, "subject"},
+		{"unknown policy key", map[string]any{"auth": map[string]any{"policies": []any{map[string]any{"subject": "a", "scope": "read", "bucket": []any{"x"}}}}}, "bucket"},
+		{"star inside a bucket pattern", map[string]any{"auth": map[string]any{"policies": []any{map[string]any{"subject": "a", "scope": "read", "buckets": []any{"a*b"}}}}}, "/auth/policies/0/buckets/0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

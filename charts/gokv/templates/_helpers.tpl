@@ -133,3 +133,25 @@ The URL of the gokv Service, for the pods that talk to it.
 {{- define "gokv.serviceURL" -}}
 {{- printf "http://%s:%d" (include "gokv.fullname" .) (int .Values.service.port) }}
 {{- end }}
+
+{{/*
+The policy file gokv reads (AUTH_POLICY_FILE), from auth.policies; its
+checksum rolls the pod when it changes, since gokv reads it at start.
+*/}}
+{{- define "gokv.policy" -}}
+{{- toYaml (dict "policies" .Values.auth.policies) }}
+{{- end }}
+
+{{/*
+Where gokv fetches the issuer's keys: auth.oidc.jwksURL, else for the
+in-cluster issuer its /openid/v1/jwks through the Service name (the API
+server's discovery document names its external address), else nothing:
+the discovery document's jwks_uri.
+*/}}
+{{- define "gokv.jwksURL" -}}
+{{- if .Values.auth.oidc.jwksURL }}
+{{- .Values.auth.oidc.jwksURL }}
+{{- else if regexMatch "^https://kubernetes\\.default\\.svc(\\.|/|:|$)" .Values.auth.oidc.issuerURL }}
+{{- printf "%s/openid/v1/jwks" (trimSuffix "/" .Values.auth.oidc.issuerURL) }}
+{{- end }}
+{{- end }}
