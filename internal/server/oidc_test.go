@@ -22,7 +22,7 @@ const saWriter = "system:serviceaccount:clients:writer"
 
 // oidcConfig is testConfig with iss as OIDC issuer, audience gokv, and a
 // policy letting saWriter read and write bucket team-a.
-func oidcConfig(t *testing.T, iss *oidctest.Issuer) config.Config {
+func oidcConfig(t testing.TB, iss *oidctest.Issuer) config.Config {
 	t.Helper()
 	policy := filepath.Join(t.TempDir(), "policy.yaml")
 	if err := os.WriteFile(policy, []byte("policies:\n  - subject: "+saWriter+"\n    scope: read write\n    buckets: [team-a]\n"), 0o600); err != nil {
@@ -34,7 +34,7 @@ func oidcConfig(t *testing.T, iss *oidctest.Issuer) config.Config {
 }
 
 // saToken is a service-account-like token of iss's key kid.
-func saToken(t *testing.T, iss *oidctest.Issuer, kid, subject, audience string) string {
+func saToken(t testing.TB, iss *oidctest.Issuer, kid, subject, audience string) string {
 	t.Helper()
 	now := time.Now()
 	return oidctest.Sign(t, iss.Key(kid), kid, jwt.MapClaims{"iss": iss.URL, "sub": subject, "aud": []string{audience},

@@ -38,7 +38,7 @@ func testConfig(t testing.TB) config.Config {
 // runServer starts a server with cfg on a loopback port and returns its
 // base URL, a function that stops it, and the channel Serve's result
 // arrives on.
-func runServer(t *testing.T, cfg config.Config) (url string, stop context.CancelFunc, result chan error) {
+func runServer(t testing.TB, cfg config.Config) (url string, stop context.CancelFunc, result chan error) {
 	t.Helper()
 	srv, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
