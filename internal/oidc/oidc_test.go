@@ -48,7 +48,7 @@ func newSetup(t *testing.T, cacheSize int, opts oidc.Options, keys func(*oidctes
 	return &setup{iss: iss, v: v}
 }
 
-func newVerifier(t *testing.T, iss *oidctest.Issuer, cacheSize int, opts oidc.Options) *auth.Verifier {
+func newVerifier(t testing.TB, iss *oidctest.Issuer, cacheSize int, opts oidc.Options) *auth.Verifier {
 	t.Helper()
 	policy, err := oidc.ParsePolicy([]byte(testPolicy))
 	if err != nil {
@@ -94,7 +94,7 @@ func with(c jwt.MapClaims, changes map[string]any) jwt.MapClaims {
 
 // waitVerified retries token until it verifies: the keys are fetched in
 // the background.
-func waitVerified(t *testing.T, v *auth.Verifier, token string) auth.Grant {
+func waitVerified(t testing.TB, v *auth.Verifier, token string) auth.Grant {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
