@@ -97,7 +97,10 @@ type Verifier struct {
 	opts   Options
 	client *http.Client
 	parser *jwt.Parser
-	ctx    context.Context
+	// ctx is New's: it ends the background refetches, and the refetch
+	// a token naming an unknown kid triggers runs under it too, so that
+	// none outlives the server.
+	ctx context.Context
 	// keys is nil until the discovery document and JWKS were fetched once.
 	keys atomic.Pointer[issuerKeys]
 }
