@@ -50,7 +50,9 @@ type keyPlan struct {
 	// known before the commit). known is false until the state is known:
 	// only for a key whose first op is an unconditional put.
 	exists, pending, known bool
-	lastWrite int // index of the op that leaves the key's state; -1: none
+	// lastWrite is the index of the op that leaves the key's state; -1:
+	// none.
+	lastWrite int
 	// firstPut is the index of the first op, when it is a put whose
 	// Created comes from the commit's previous value.
 	firstPut int
