@@ -57,8 +57,7 @@ type Server struct {
 	cfg      config.Config
 	log      *slog.Logger
 	store    kv.Store
-	// backend is what the store needs of the server beyond kv.Store.
-	backend *backend
+	backend  *backend // what the store needs of the server beyond kv.Store
 	http     *http.Server
 	stopping atomic.Bool
 	// stopStreams ends watch streams when the shutdown starts.
