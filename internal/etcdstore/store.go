@@ -273,6 +273,10 @@ func (s *Store) mapError(ctx context.Context, op string, err error) error {
 		code == codes.Unavailable, code == codes.DeadlineExceeded, code == codes.Canceled,
 		errors.Is(err, rpctypes.ErrTooManyRequests):
 		return fmt.Errorf("etcd %s: %w: %v", op, kv.ErrUnavailable, err)
+	case code == codes.ResourceExhausted:
+		// gRPC's own message limit, on either side (etcd's is
+		// --max-request-bytes plus 512 KiB).
+		return fmt.Errorf("etcd %s: %w: %v", op, kv.ErrTooLarge, err)
 	}
 	return fmt.Errorf("etcd %s: %w", op, err)
 }
