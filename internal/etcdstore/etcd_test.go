@@ -130,8 +130,9 @@ func TestExpiryProducesNoEvent(t *testing.T) {
 
 // TestCompactedHistory: a watch that resumes from a revision etcd
 // compacted away fails with kv.ErrHistoryGone, so the client lists again.
+// Not parallel: it compacts the shared cluster's history, which the
+// watches of parallel tests resume from.
 func TestCompactedHistory(t *testing.T) {
-	t.Parallel()
 	s := openStore(t, shared, etcdstore.Options{})
 	old := mustApply(t, s, put("c", "k", "1"))[0].Version
 	mustApply(t, s, put("c", "k", "2"))
@@ -338,5 +339,61 @@ func waitReady(t *testing.T, s kv.Store, ready bool) {
 			t.Fatalf("Ready = %v after 30 s, want ready=%v", s.Ready(), ready)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestVersionsWithinATransaction: the writes of one Apply, one etcd
+// revision, get versions of their own in the order watchers see them,
+// so that a watch resumed from any of them (the API's Last-Event-ID)
+// misses nothing and repeats nothing; a delete among other writes is an
+// event with its own version too.
+func TestVersionsWithinATransaction(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, shared, etcdstore.Options{})
+	mustApply(t, s, put("v", "c", "0"))
+	res := mustApply(t, s, put("v", "a", "1"), put("v", "b", "2"), kv.Op{Kind: kv.OpDelete, Bucket: "v", Key: "c"})
+	if !(res[0].Version < res[1].Version && res[1].Version < res[2].Version) {
+		t.Fatalf("versions of one apply: %d, %d, %d; want growing", res[0].Version, res[1].Version, res[2].Version)
+	}
+	for i, key := range []string{"a", "b"} {
+		if e, err := s.Get(ctx, "v", key, nil); err != nil || e.Version != res[i].Version {
+			t.Fatalf("Get %s: version %d, %v; want %d", key, e.Version, err, res[i].Version)
+		}
+	}
+	if _, err := s.Get(ctx, "v", "c", nil); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("Get of the key deleted among other writes: %v", err)
+	}
+	page, err := s.List(ctx, "v", kv.ListOptions{Limit: 10})
+	if err != nil || len(page.Items) != 2 {
+		t.Fatalf("List: %+v, %v; want a and b", page.Items, err)
+	}
+	all := []kv.Event{
+		{Type: kv.EventPut, Key: "a", Version: res[0].Version},
+		{Type: kv.EventPut, Key: "b", Version: res[1].Version},
+		{Type: kv.EventDelete, Key: "c", Version: res[2].Version},
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var watches []kv.Watcher
+	for from := range all {
+		w, err := s.Watch(wctx, "v", kv.WatchOptions{Since: all[from].Version})
+		if err != nil {
+			t.Fatal(err)
+		}
+		watches = append(watches, w)
+	}
+	end := mustApply(t, s, put("v", "end", "x"))[0].Version
+	all = append(all, kv.Event{Type: kv.EventPut, Key: "end", Version: end})
+	for from, w := range watches {
+		for _, ev := range all[from+1:] {
+			select {
+			case got := <-w.Events():
+				if got.Type != ev.Type || got.Key != ev.Key || got.Version != ev.Version {
+					t.Fatalf("resumed after %d: event %+v, want %+v", all[from].Version, got, ev)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("resumed after %d: no event", all[from].Version)
+			}
+		}
 	}
 }
