@@ -222,8 +222,12 @@ func (s *Store) applyOnce(ctx context.Context, ops []kv.Op, keyOf []*keyPlan, or
 			kv.ErrTooLarge, size, s.maxRequest)
 	}
 
+	// etcd's --max-txn-ops (128 by default, kv.MaxOps) bounds the
+	// compares and the writes of a transaction each, not their sum: an
+	// Apply has at most one of each per key.
 	rctx, cancel := s.request(ctx)
 	defer cancel()
+	started := time.Now()
 	resp, err := s.cli.Txn(rctx).If(cmps...).Then(writes...).Commit()
 	if errors.Is(rpctypes.Error(err), rpctypes.ErrLeaseNotFound) {
 		// A lease of ours ended early (revoked by hand, or the cluster
@@ -238,6 +242,17 @@ func (s *Store) applyOnce(ctx context.Context, ops []kv.Op, keyOf []*keyPlan, or
 	}
 	if !resp.Succeeded {
 		return nil, true, nil
+	}
+	if s.observer != nil {
+		puts, deletes := 0, 0
+		for _, p := range written {
+			if ops[p.lastWrite].Kind == kv.OpDelete {
+				deletes++
+			} else {
+				puts++
+			}
+		}
+		s.observer.Committed(1, puts, deletes, time.Since(started))
 	}
 	rev := resp.Header.Revision
 	for i, o := range ops {

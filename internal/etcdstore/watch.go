@@ -3,6 +3,7 @@ package etcdstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -65,7 +66,7 @@ func (s *Store) Watch(ctx context.Context, bucket string, opts kv.WatchOptions) 
 			}
 		}
 	}
-	w := &watcher{events: make(chan kv.Event, watchBuffer), stop: make(chan struct{})}
+	w := &watcher{events: make(chan kv.Event, watchBuffer), stop: make(chan struct{}), checked: resp.Header.Revision}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -178,6 +179,10 @@ func (s *Store) event(ev *clientv3.Event, now time.Time) (_ kv.Event, ok bool, _
 type watcher struct {
 	events chan kv.Event
 	err    error // set before events is closed
+	// checked is the revision at which Watch found no restore after
+	// the watch's start: a restore at or before it is none of its
+	// business.
+	checked int64
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -196,11 +201,17 @@ func (w *watcher) end(reason error) {
 }
 
 // endWatches ends every watch of this store with reason.
-func (s *Store) endWatches(reason error) {
+func (s *Store) endWatches(reason error) { s.endWatchesBefore(math.MaxInt64, reason) }
+
+// endWatchesBefore ends with reason the watches that Watch checked for
+// restores before revision rev.
+func (s *Store) endWatchesBefore(rev int64, reason error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for w := range s.watchers {
-		w.end(reason)
+		if w.checked < rev {
+			w.end(reason)
+		}
 	}
 }
 
@@ -224,8 +235,10 @@ func (s *Store) followRestores(rev int64) {
 			if err := resp.Err(); err != nil {
 				break
 			}
-			if len(resp.Events) > 0 {
-				s.endWatches(fmt.Errorf("%w: the store was restored", kv.ErrHistoryGone))
+			for _, ev := range resp.Events {
+				// A watch that started after this restore, as one
+				// started after a restore through this store, knows.
+				s.endWatchesBefore(ev.Kv.ModRevision, fmt.Errorf("%w: the store was restored", kv.ErrHistoryGone))
 			}
 			rev = resp.Header.Revision
 		}
