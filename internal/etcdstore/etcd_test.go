@@ -300,8 +300,8 @@ func TestQuorumLoss(t *testing.T) {
 
 	leader := c.Leader(10 * time.Second)
 	follower := c.Follower()
-	c.Stop(follower)
-	c.Stop(leader)
+	c.Kill(follower)
+	c.Kill(leader)
 	waitReady(t, s, false)
 	if err := s.Ready(); !errors.Is(err, kv.ErrUnavailable) {
 		t.Errorf("Ready without quorum = %v, want kv.ErrUnavailable", err)
