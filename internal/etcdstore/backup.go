@@ -111,9 +111,10 @@ func (s *Store) Restore(ctx context.Context, replace bool, next func() (kv.Recor
 	n, err := s.restoreRecords(ctx, next)
 	if err != nil && !replace {
 		// The store was empty: leave it so.
-		cctx, cancel := s.request(context.WithoutCancel(ctx))
+		undo := context.WithoutCancel(ctx)
+		cctx, cancel := s.request(undo)
 		if _, derr := s.cli.Delete(cctx, s.keys.data, clientv3.WithRange(s.keys.dataEnd())); derr != nil {
-			err = errors.Join(err, s.mapError(cctx, "restore: undo", derr))
+			err = errors.Join(err, s.mapError(undo, "restore: undo", derr))
 		}
 		cancel()
 	}

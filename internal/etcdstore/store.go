@@ -176,7 +176,7 @@ func (s *Store) probe() int64 {
 	defer cancel()
 	resp, err := s.cli.Get(ctx, s.keys.epoch, clientv3.WithCountOnly())
 	if err != nil {
-		err = s.mapError(ctx, "readiness probe", err)
+		err = s.mapError(s.life, "readiness probe", err)
 		if prev := s.ready.Load(); *prev == nil {
 			s.log.Warn("etcd unavailable: not ready", "err", err)
 		}
@@ -266,8 +266,10 @@ func (s *Store) mapError(ctx context.Context, op string, err error) error {
 	case errors.Is(err, rpctypes.ErrRequestTooLarge), errors.Is(err, rpctypes.ErrTooManyOps):
 		return fmt.Errorf("etcd %s: %w: %v", op, kv.ErrTooLarge, err)
 	}
-	if cerr := context.Cause(ctx); cerr != nil && !errors.Is(cerr, context.DeadlineExceeded) {
-		// The caller gave up (its request was canceled).
+	if cerr := ctx.Err(); cerr != nil {
+		// The caller gave up, or its own deadline passed: not etcd's
+		// doing. (The request timeout is a context of this package's,
+		// below the caller's.)
 		return fmt.Errorf("etcd %s: %w", op, cerr)
 	}
 	var code codes.Code
