@@ -278,6 +278,10 @@ func counts(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
+// maxLostShown is how many lost writes Verify's error names; Report.Lost
+// has them all.
+const maxLostShown = 10
+
 // finalReaders is how many reads Verify has in flight.
 const finalReaders = 8
 
@@ -325,7 +329,8 @@ func (r *Run) Verify(ctx context.Context, target string, checkTimeout time.Durat
 	rep.Operations = r.history.Len()
 	var errs []error
 	if len(rep.Lost) > 0 {
-		errs = append(errs, fmt.Errorf("%d of %d acknowledged writes lost: %s", len(rep.Lost), rep.AckedWrites, strings.Join(rep.Lost, "; ")))
+		shown := rep.Lost[:min(len(rep.Lost), maxLostShown)]
+		errs = append(errs, fmt.Errorf("%d of %d acknowledged writes lost, such as %s", len(rep.Lost), rep.AckedWrites, strings.Join(shown, "; ")))
 	}
 	if err := r.history.Check(checkTimeout, r.w.VisualizeDir); err != nil {
 		errs = append(errs, err)
