@@ -2,8 +2,7 @@ package faults
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
+		"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -27,9 +26,9 @@ import (
 func TestBadgerKill9(t *testing.T) {
 	d := faultsDuration(t, 12*time.Second)
 	dbPath, port := t.TempDir(), freePort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	environ := gokvEnv(dbPath, port)
+	environ := gokvEnv(port, "DB_PATH="+dbPath)
 	p := startGokv(t, environ)
+	url := p.URL
 
 	run := lincheck.Workload{
 		Targets:  []string{url},

@@ -79,13 +79,15 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// servingMsg is the message of gokv's log line once it listens; the
-// port is known before (PORT is set), but not that the store is open.
+// servingMsg is the message of gokv's log line once it listens, with
+// the address in its addr.
 const servingMsg = "gokv is serving"
 
 // process is a running gokv.
 type process struct {
-	cmd  *exec.Cmd
+	cmd *exec.Cmd
+	// URL is the base URL gokv serves on.
+	URL  string
 	done chan struct{} // closed when the process has exited
 	mu   sync.Mutex
 	logs bytes.Buffer
@@ -103,14 +105,14 @@ func startGokv(t *testing.T, environ []string) *process {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	serving := make(chan struct{}, 1)
+	serving := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			var line struct{ Msg string }
+			var line struct{ Msg, Addr string }
 			json.Unmarshal(sc.Bytes(), &line)
 			if line.Msg == servingMsg {
-				serving <- struct{}{}
+				serving <- line.Addr
 			}
 			// A line per request would bury the log shown on failure.
 			if line.Msg == "request" {
@@ -132,7 +134,8 @@ func startGokv(t *testing.T, environ []string) *process {
 		}
 	})
 	select {
-	case <-serving:
+	case addr := <-serving:
+		p.URL = "http://" + addr
 	case <-p.done:
 		t.Fatalf("gokv exited before serving: %v\n%s", p.cmd.ProcessState, p.log())
 	case <-time.After(60 * time.Second):
@@ -160,13 +163,12 @@ func (p *process) kill9(t *testing.T) {
 	}
 }
 
-// gokvEnv is the environment of a gokv on port with the Badger database
-// at dbPath, and extra.
-func gokvEnv(dbPath string, port int, extra ...string) []string {
+// gokvEnv is the environment of a gokv on loopback port (0: any free
+// one), with extra: DB_PATH or the etcd settings.
+func gokvEnv(port int, extra ...string) []string {
 	return append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"JWT_SECRET=" + testSecret,
-		"DB_PATH=" + dbPath,
 		"HOST=127.0.0.1",
 		"PORT=" + strconv.Itoa(port),
 		"METRICS_PORT=0",
