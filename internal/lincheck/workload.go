@@ -99,6 +99,15 @@ func (r *Run) Stop() {
 	r.done.Wait()
 }
 
+// Answers returns the load's answers so far, counted as
+// Report.Statuses counts them: a test takes them before and after a
+// fault to see what the fault did.
+func (r *Run) Answers() map[string]int {
+	r.obs.mu.Lock()
+	defer r.obs.mu.Unlock()
+	return maps.Clone(r.obs.statuses)
+}
+
 // CounterKey is the key of counter i.
 func CounterKey(i int) string { return "counter-" + strconv.Itoa(i) }
 
