@@ -2,7 +2,7 @@ package faults
 
 import (
 	"context"
-		"math/rand/v2"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
