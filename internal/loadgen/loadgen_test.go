@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/gokv-service/gokv/internal/apitest"
+	"github.com/gokv-service/gokv/internal/etcdstore/etcdtest"
 	"github.com/gokv-service/gokv/internal/loadgen"
 )
 
@@ -275,4 +278,33 @@ func TestValidate(t *testing.T) {
 func ExampleKeyName() {
 	fmt.Println(loadgen.KeyName(42))
 	// Output: key-42
+}
+
+// TestRunAgainstEtcdGateway sends the gateway target's reads and writes
+// to a real etcd member: every answer is 200, and the preload left each
+// key with the run's value under /bench/<bucket>/.
+func TestRunAgainstEtcdGateway(t *testing.T) {
+	cluster := etcdtest.Start(t, 1)
+	cfg := loadgen.Config{URL: cluster.Endpoint(0), Target: loadgen.TargetEtcdGateway, Bucket: "gw",
+		Workload: loadgen.Mixed, ReadRatio: 0.5, ValueSize: 100, Keys: 20, Concurrency: 4, Requests: 200, Preload: true}
+	res, err := loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || res.Statuses["200"] != 200 || res.Reads == 0 || res.Writes == 0 {
+		t.Fatalf("statuses %v, errors %v (%s), %d reads, %d writes; want 200 answers 200 of both kinds",
+			res.Statuses, res.ErrorsBy, res.FirstError, res.Reads, res.Writes)
+	}
+	resp, err := cluster.Client(t).Get(context.Background(), "/bench/gw/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) != cfg.Keys {
+		t.Fatalf("%d keys under /bench/gw/, want %d", len(resp.Kvs), cfg.Keys)
+	}
+	for _, kv := range resp.Kvs {
+		if len(kv.Value) != cfg.ValueSize || !bytes.HasPrefix(kv.Value, []byte("abc")) {
+			t.Errorf("%s = %q, want the run's %d-byte value", kv.Key, kv.Value, cfg.ValueSize)
+		}
+	}
 }
