@@ -42,8 +42,13 @@ const MaxPrefixLen = 256
 
 // readyInterval is how often readiness asks etcd for a linearizable read:
 // often enough that a pod leaves its Service within a couple of seconds of
-// losing quorum, rarely enough to cost etcd nothing.
-const readyInterval = time.Second
+// losing quorum, rarely enough to cost etcd nothing. A read that takes
+// longer than maxProbeTimeout (or the request timeout, when shorter)
+// counts as a failure.
+const (
+	readyInterval   = time.Second
+	maxProbeTimeout = 2 * time.Second
+)
 
 // Options say how to reach etcd.
 type Options struct {
@@ -65,6 +70,8 @@ type Options struct {
 	MaxRequestBytes int
 	// Logger receives the store's own messages; nil discards them.
 	Logger *slog.Logger
+	// Observer, unless nil, is told of every commit of an Apply.
+	Observer kv.Observer
 }
 
 // Store is a connection to etcd. Its methods are safe for concurrent use.
@@ -74,6 +81,7 @@ type Store struct {
 	reqTimeout time.Duration
 	maxRequest int
 	log        *slog.Logger
+	observer   kv.Observer // nil: nobody is told
 	leases     *leases
 
 	// life ends when Close starts; background work stops with it.
@@ -140,6 +148,7 @@ func Open(opts Options) (*Store, error) {
 		reqTimeout: opts.RequestTimeout,
 		maxRequest: opts.MaxRequestBytes,
 		log:        log,
+		observer:   opts.Observer,
 		life:       life,
 		end:        end,
 		watchers:   map[*watcher]struct{}{},
@@ -163,11 +172,11 @@ func (s *Store) request(ctx context.Context) (context.Context, context.CancelFun
 // leader and a quorum, records the outcome for Ready, and returns the
 // revision it read at (0 when it failed).
 func (s *Store) probe() int64 {
-	ctx, cancel := s.request(s.life)
+	ctx, cancel := context.WithTimeout(s.life, min(s.reqTimeout, maxProbeTimeout))
 	defer cancel()
 	resp, err := s.cli.Get(ctx, s.keys.epoch, clientv3.WithCountOnly())
 	if err != nil {
-		err = s.mapError(ctx, "readiness probe", err)
+		err = s.mapError(s.life, "readiness probe", err)
 		if prev := s.ready.Load(); *prev == nil {
 			s.log.Warn("etcd unavailable: not ready", "err", err)
 		}
@@ -257,8 +266,10 @@ func (s *Store) mapError(ctx context.Context, op string, err error) error {
 	case errors.Is(err, rpctypes.ErrRequestTooLarge), errors.Is(err, rpctypes.ErrTooManyOps):
 		return fmt.Errorf("etcd %s: %w: %v", op, kv.ErrTooLarge, err)
 	}
-	if cerr := context.Cause(ctx); cerr != nil && !errors.Is(cerr, context.DeadlineExceeded) {
-		// The caller gave up (its request was canceled).
+	if cerr := ctx.Err(); cerr != nil {
+		// The caller gave up, or its own deadline passed: not etcd's
+		// doing. (The request timeout is a context of this package's,
+		// below the caller's.)
 		return fmt.Errorf("etcd %s: %w", op, cerr)
 	}
 	var code codes.Code
@@ -273,6 +284,10 @@ func (s *Store) mapError(ctx context.Context, op string, err error) error {
 		code == codes.Unavailable, code == codes.DeadlineExceeded, code == codes.Canceled,
 		errors.Is(err, rpctypes.ErrTooManyRequests):
 		return fmt.Errorf("etcd %s: %w: %v", op, kv.ErrUnavailable, err)
+	case code == codes.ResourceExhausted:
+		// gRPC's own message limit, on either side (etcd's is
+		// --max-request-bytes plus 512 KiB).
+		return fmt.Errorf("etcd %s: %w: %v", op, kv.ErrTooLarge, err)
 	}
 	return fmt.Errorf("etcd %s: %w", op, err)
 }

@@ -40,7 +40,7 @@ const restoreSpoolDir = "restore-tmp"
 func openBackend(cfg config.Config, log *slog.Logger, observer kv.Observer) (*backend, error) {
 	switch cfg.StorageBackend {
 	case config.BackendEtcd:
-		return openEtcd(cfg, log)
+		return openEtcd(cfg, log, observer)
 	default:
 		return openBadger(cfg, log, observer)
 	}
@@ -51,9 +51,7 @@ func openBadger(cfg config.Config, log *slog.Logger, observer kv.Observer) (*bac
 		SyncWrites:   cfg.SyncWrites,
 		MinFreeBytes: cfg.MinFreeBytes,
 		Logger:       log,
-	}
-	if observer != nil {
-		opts.Observer = observer
+		Observer:     observer,
 	}
 	store, err := badgerstore.Open(cfg.DBPath, opts)
 	if err != nil {
@@ -78,7 +76,7 @@ func openBadger(cfg config.Config, log *slog.Logger, observer kv.Observer) (*bac
 	return b, nil
 }
 
-func openEtcd(cfg config.Config, log *slog.Logger) (*backend, error) {
+func openEtcd(cfg config.Config, log *slog.Logger, observer kv.Observer) (*backend, error) {
 	tlsCfg, err := cfg.EtcdTLS()
 	if err != nil {
 		return nil, err
@@ -103,6 +101,7 @@ func openEtcd(cfg config.Config, log *slog.Logger) (*backend, error) {
 		RequestTimeout:  cfg.EtcdRequestTimeout,
 		MaxRequestBytes: cfg.EtcdMaxRequestBytes,
 		Logger:          log,
+		Observer:        observer,
 	})
 	if err != nil {
 		os.RemoveAll(spool)

@@ -179,17 +179,31 @@ func (c *Cluster) Client(t testing.TB) *clientv3.Client {
 	return cli
 }
 
-// Stop stops member i, as a shutdown of its process would; its data stays
-// for Restart. Stopping a stopped member does nothing.
-func (c *Cluster) Stop(i int) {
+// Stop stops member i as a shutdown of its process would: a leader hands
+// its leadership over first. Its data stays for Restart. Stopping a
+// stopped member does nothing.
+func (c *Cluster) Stop(i int) { c.stop(i, false) }
+
+// Kill stops member i at once, as a crash of its process would: a leader
+// hands nothing over, and the others notice only when its heartbeats stop
+// (an election timeout, 1 s). Its data stays for Restart: the member
+// never fsyncs unless Options.Fsync, but a test's kill leaves the page
+// cache as it was.
+func (c *Cluster) Kill(i int) { c.stop(i, true) }
+
+func (c *Cluster) stop(i int, hard bool) {
 	c.mu.Lock()
 	m := c.members[i]
 	e := m.etcd
 	m.etcd = nil
 	c.mu.Unlock()
-	if e != nil {
-		e.Close()
+	if e == nil {
+		return
 	}
+	if hard {
+		e.Server.HardStop()
+	}
+	e.Close()
 }
 
 // Restart starts the stopped member i again, on the same data directory
@@ -254,11 +268,11 @@ func (c *Cluster) Compact(ctx context.Context, rev int64) error {
 	return err
 }
 
-// Close stops every member.
+// Close kills every member.
 func (c *Cluster) Close() {
 	var wg sync.WaitGroup
 	for i := range c.members {
-		wg.Go(func() { c.Stop(i) })
+		wg.Go(func() { c.Kill(i) })
 	}
 	wg.Wait()
 }
