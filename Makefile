@@ -6,6 +6,7 @@ DEV_SECRET ?= gokv-dev-secret-do-not-use-in-production
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 FUZZTIME   ?= 100000x
 SOAK_DURATION ?= 10m
+FAULTS_DURATION ?= 2m
 BIN        ?= bin
 IMAGE      ?= gokv:dev
 # Scope of `make token`, e.g. SCOPE=admin for backups; empty: read and write.
@@ -55,6 +56,10 @@ chart: ## Chart tests: lint, render every scenario, strict decoding, k8s/ in syn
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME executions or duration (default 100000x)
 	hack/fuzz.sh $(FUZZTIME)
+
+.PHONY: faults
+faults: ## Fault tests for FAULTS_DURATION each: SIGKILL gokv on Badger, kill etcd members under gokv; no acknowledged write lost, histories linearizable
+	GOKV_FAULTS_DURATION=$(FAULTS_DURATION) go test -race -count=1 -v -timeout 60m ./internal/faults/
 
 .PHONY: bench
 bench: ## gokv vs the ceiling with gokv-bench and wrk: throughput, p99, durable writes, RSS, cold start, API v1 (~13 min)

@@ -11,15 +11,17 @@
 # and API v1: listing pages of a 1M-key bucket and the full walk of it (Go
 # benchmarks of internal/badgerstore), 1000 watchers of one bucket under a
 # steady PUT load (every event to every watcher, in order; gokv's RSS),
-# transactions of 128 puts against single PUTs.
+# transactions of 128 puts against single PUTs; and gokv on etcd against
+# etcd's own JSON gateway on the same one-member etcd, and 1 against 3
+# gokv replicas on it.
 #
 # Servers run on CPU 0 and the load generators on CPU 1 (taskset). With one
 # core both share it: ratios still compare like with like, absolute numbers
 # are lower. Every cell gets a fresh server and database.
 # Environment: BENCH_DURATION (10s a cell), BENCH_CONCURRENCY (32),
 # BENCH_OUT (a directory to keep every result and log in), BENCH_PARTS
-# (which tables: "matrix sync group rss cold list watch txn"; with 6 s
-# cells list takes about 20 s, watch 30 s, txn 1 min), BENCH_CELLS (matrix cells,
+# (which tables: "matrix sync group rss cold list watch txn etcd"; with 6 s
+# cells list takes about 20 s, watch 30 s, txn 1 min, etcd 2 min), BENCH_CELLS (matrix cells,
 # "get-100 get-4096 put-100 put-4096 mixed-100 mixed-4096"), BENCH_TOOLS
 # ("gokv-bench wrk"), BENCH_GOKV (a gokv binary to measure instead of this
 # tree's, e.g. one built from an earlier commit for a before/after),
@@ -34,13 +36,16 @@ cd "$GOKV_HACK_DIR/.."
 
 duration=${BENCH_DURATION:-10s}
 concurrency=${BENCH_CONCURRENCY:-32}
-parts=${BENCH_PARTS:-matrix sync group rss cold list watch txn}
+parts=${BENCH_PARTS:-matrix sync group rss cold list watch txn etcd}
 cells=${BENCH_CELLS:-get-100 get-4096 put-100 put-4096 mixed-100 mixed-4096}
 tools=${BENCH_TOOLS:-gokv-bench wrk}
 for tool in go jq curl taskset; do
   command -v "$tool" >/dev/null || die "$tool is needed (Debian: apt-get install jq curl util-linux)"
 done
-command -v wrk >/dev/null || apt_install wrk
+# wrk measures the matrix only.
+if [[ " $parts " == *" matrix "* && " $tools " == *" wrk "* ]]; then
+  command -v wrk >/dev/null || apt_install wrk
+fi
 command -v perf >/dev/null || apt_install linux-perf
 
 # part NAME: whether BENCH_PARTS asks for the table NAME.
@@ -469,6 +474,124 @@ if part txn; then
         "$sync" "$(jq -n "$(bench_field "$line" ns/op) / 1000")" "$(bench_field "$line" puts/s)"
     done
   done
+fi
+
+# free_port: a loopback TCP port nothing listens on now.
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 20000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || break
+  done
+  echo "$p"
+}
+
+# start_etcd NAME: a one-member etcd on loopback, on a fresh data
+# directory, syncing its log as in production; sets etcd_pid and etcd_url.
+# Its client URL serves the gRPC API and the JSON gateway alike.
+start_etcd() {
+  local name=$1 client peer i
+  client=$(free_port)
+  peer=$(free_port)
+  etcd_url=http://127.0.0.1:$client
+  "${server_cpu[@]}" "$etcd_bin" --name "$name" --data-dir "$work/etcd-$name" --log-level warn \
+    --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
+    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "$name=http://127.0.0.1:$peer" 2>"$out/$name.log" &
+  etcd_pid=$!
+  pids+=("$etcd_pid")
+  for ((i = 0; i < 3000; i++)); do
+    if curl -fs -o /dev/null "$etcd_url/health"; then return 0; fi
+    sleep 0.01
+  done
+  cat "$out/$name.log" >&2
+  die "etcd $name not healthy after 30 s"
+}
+
+# start_gokv_etcd NAME: gokv on the etcd at $etcd_url; sets pid and url.
+start_gokv_etcd() {
+  local name=$1 line port
+  env STORAGE_BACKEND=etcd ETCD_ENDPOINTS="$etcd_url" PORT=0 METRICS_PORT=0 GIN_MODE=release LOG_FORMAT=json \
+    "${server_cpu[@]}" "$work/bin/gokv" 2>"$out/$name.log" &
+  pid=$!
+  pids+=("$pid")
+  line=$(wait_line "$out/$name.log" '"gokv is serving"')
+  port=$(jq -r '.addr' <<<"$line")
+  url="http://127.0.0.1:${port##*:}"
+}
+
+# etcd_measure NAME SERVER-PID URL WORKLOAD SIZE [GOKV-BENCH FLAG...]:
+# preload and measure with gokv-bench, adding etcd's CPU use as
+# etcd_cpu_percent to $out/NAME.json.
+etcd_measure() {
+  local name=$1 spid=$2 url=$3 workload=$4 size=$5 c0 c1 t0 t1
+  shift 5
+  "${client_cpu[@]}" "$work/bin/gokv-bench" -url "$url" -json -progress 0 -concurrency "$concurrency" \
+    -workload put -value-size "$size" -keys 10000 -preload -requests 1 "$@" >/dev/null || die "preload of $name failed"
+  c0=$(cpu_ticks "$etcd_pid")
+  t0=$(date +%s%N)
+  measure gokv-bench "$name" "$spid" "$url" "$workload" "$size" "$@"
+  t1=$(date +%s%N)
+  c1=$(cpu_ticks "$etcd_pid")
+  jq --argjson ticks $((c1 - c0)) --argjson hz "$(getconf CLK_TCK)" --argjson wall $((t1 - t0)) \
+    '. + {etcd_cpu_percent: (100 * $ticks / $hz / ($wall / 1e9))}' "$out/$name.json" >"$out/$name.tmp"
+  mv "$out/$name.tmp" "$out/$name.json"
+}
+
+if part etcd; then
+  # The etcd the offline kind image ships, built from etcd's Go module.
+  hack/offline/build-binaries.sh etcd
+  etcd_bin=$GOKV_CACHE_DIR/etcd/$ETCD_VERSION/bin/etcd
+  printf '\n| etcd %s, one member, fsync on, %s connections | value | gokv on etcd req/s | etcd gateway req/s | ratio | target | gokv p50 / p99 ms | gateway p50 / p99 ms | gokv CPU | etcd CPU under gokv / gateway |\n' "$ETCD_VERSION" "$concurrency"
+  printf '|---|---|---:|---:|---:|---|---|---|---:|---|\n'
+  for c in get-100 get-4096 put-100 put-4096; do
+    workload=${c%-*}
+    size=${c#*-}
+    log "etcd-gateway-$c"
+    start_etcd "etcd-gw-$c"
+    etcd_measure "etcd-gateway-$c" "$etcd_pid" "$etcd_url" "$workload" "$size" -target etcd-gateway
+    stop "$etcd_pid"
+    log "gokv-etcd-$c"
+    start_etcd "etcd-gokv-$c"
+    start_gokv_etcd "gokv-etcd-$c"
+    etcd_measure "gokv-etcd-$c" "$pid" "$url" "$workload" "$size"
+    stop "$pid"
+    stop "$etcd_pid"
+    g=$(field "gokv-etcd-$c" .requests_per_second)
+    k=$(field "etcd-gateway-$c" .requests_per_second)
+    printf '| %s | %s B | %.0f | %.0f | %.2f | %s | %.2f / %.2f | %.2f / %.2f | %.0f%% | %.0f%% / %.0f%% |\n' \
+      "$workload" "$size" "$g" "$k" "$(jq -n "$g / $k")" "$(verdict "$(jq -n "$g / $k")" ≥ 1.0)" \
+      "$(field "gokv-etcd-$c" .latency_ms.p50)" "$(field "gokv-etcd-$c" .latency_ms.p99)" \
+      "$(field "etcd-gateway-$c" .latency_ms.p50)" "$(field "etcd-gateway-$c" .latency_ms.p99)" \
+      "$(field "gokv-etcd-$c" .server_cpu_percent)" \
+      "$(field "gokv-etcd-$c" .etcd_cpu_percent)" "$(field "etcd-gateway-$c" .etcd_cpu_percent)"
+  done
+
+  printf '\n| gokv replicas on one etcd, %s connections spread over them | 1 replica req/s | 3 replicas req/s | ratio | 1 / 3 replicas p99 ms | etcd CPU 1 / 3 |\n' "$concurrency"
+  printf '|---|---:|---:|---:|---|---|\n'
+  for c in get-100 put-100; do
+    workload=${c%-*}
+    size=${c#*-}
+    log "gokv replicas: $c"
+    start_etcd "etcd-replicas-$c"
+    replicas=()
+    replica_pids=()
+    for r in 1 2 3; do
+      start_gokv_etcd "gokv-replica-$r-$c"
+      replicas+=("$url")
+      replica_pids+=("$pid")
+    done
+    etcd_measure "gokv-replicas1-$c" "${replica_pids[0]}" "${replicas[0]}" "$workload" "$size"
+    etcd_measure "gokv-replicas3-$c" "${replica_pids[0]}" "$(IFS=,; echo "${replicas[*]}")" "$workload" "$size"
+    for r in "${replica_pids[@]}"; do stop "$r"; done
+    stop "$etcd_pid"
+    one=$(field "gokv-replicas1-$c" .requests_per_second)
+    three=$(field "gokv-replicas3-$c" .requests_per_second)
+    printf '| %s %s B | %.0f | %.0f | %.2f | %.2f / %.2f | %.0f%% / %.0f%% |\n' "$workload" "$size" "$one" "$three" \
+      "$(jq -n "$three / $one")" "$(field "gokv-replicas1-$c" .latency_ms.p99)" "$(field "gokv-replicas3-$c" .latency_ms.p99)" \
+      "$(field "gokv-replicas1-$c" .etcd_cpu_percent)" "$(field "gokv-replicas3-$c" .etcd_cpu_percent)"
+  done
+  printf '\nServers (etcd and every gokv) share CPU 0 and the load generator has CPU 1, so more replicas cannot add CPU here: the table shows what spreading costs, not what a cluster gains.\n'
 fi
 
 printf '\n# load after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

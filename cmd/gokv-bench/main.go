@@ -1,6 +1,9 @@
 // Command gokv-bench loads a running gokv with GETs, PUTs or a mix of
 // both and reports throughput, latency percentiles and errors by status,
-// in the spirit of redis-benchmark. Every run is bounded by -duration,
+// in the spirit of redis-benchmark. -target etcd-gateway sends the same
+// reads and writes to etcd's JSON gateway instead, to compare gokv on
+// etcd with what it replaces; -url takes several servers, to spread the
+// load over replicas. Every run is bounded by -duration,
 // -requests or both. Two workloads measure API v1: txn sends
 // transactions of -txn-ops puts, and watch holds -watchers watches of
 // the bucket open while it PUTs at -rate, checking that every watcher
@@ -40,7 +43,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("gokv-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := loadgen.Config{Progress: stderr}
-	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base URL of the gokv server")
+	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base URL of the gokv server, or several separated by commas to spread the connections over")
+	target := fs.String("target", string(loadgen.TargetGokv), "API of the server: gokv, or etcd-gateway (etcd's JSON gateway, /v3/kv/range and /v3/kv/put, no token)")
 	workload := fs.String("workload", "mixed", "get, put, mixed, txn or watch")
 	fs.Float64Var(&cfg.ReadRatio, "read-ratio", 0.9, "share of GETs in the mixed workload, 0 to 1")
 	fs.IntVar(&cfg.ValueSize, "value-size", 100, "size of every value written, in bytes")
@@ -73,17 +77,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	cfg.Workload = loadgen.Workload(*workload)
+	cfg.Target = loadgen.Target(*target)
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "gokv-bench: %v\n", err)
 		return 2
 	}
-	// The token must outlive the whole run.
-	token, err := client.TokenFromEnv(getenv, "gokv-bench", 0, cfg.Duration+time.Hour)
-	if err != nil {
-		fmt.Fprintf(stderr, "gokv-bench: %v\n", err)
-		return 2
+	// The etcd gateway takes no token.
+	if cfg.Target == loadgen.TargetGokv {
+		// The token must outlive the whole run.
+		token, err := client.TokenFromEnv(getenv, "gokv-bench", 0, cfg.Duration+time.Hour)
+		if err != nil {
+			fmt.Fprintf(stderr, "gokv-bench: %v\n", err)
+			return 2
+		}
+		cfg.Token = token
 	}
-	cfg.Token = token
 	if cfg.Workload == loadgen.Watch {
 		return runWatch(ctx, cfg, *asJSON, stdout, stderr)
 	}

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -39,10 +40,31 @@ const (
 	Watch Workload = "watch"
 )
 
+// Target says which HTTP API a run's requests speak.
+type Target string
+
+// The targets.
+const (
+	// TargetGokv is gokv's API: GET and PUT /bucket/key with a token.
+	TargetGokv Target = "gokv"
+	// TargetEtcdGateway is etcd's own JSON gateway, which gokv on etcd
+	// stands in for: POST /v3/kv/range and /v3/kv/put with the key and
+	// value in base64, no token. Keys are /bench/<bucket>/key-<i>, as
+	// long as gokv's under its /gokv/ prefix. Get, Put and Mixed only.
+	TargetEtcdGateway Target = "etcd-gateway"
+)
+
+// gatewayPrefix is where the etcd gateway's keys live.
+const gatewayPrefix = "/bench/"
+
 // Config describes one run.
 type Config struct {
-	// URL is the server's base URL, http://host:port.
+	// URL is the server's base URL, http://host:port, or several
+	// separated by commas (replicas of one service): connection n talks
+	// to the n-th modulo their number. The watch workload takes one.
 	URL string
+	// Target is the API the requests speak; empty means TargetGokv.
+	Target Target
 	// Token is sent as the bearer token of every request.
 	Token string
 	// Bucket holds the run's keys, named key-0 ... key-(Keys-1).
@@ -82,8 +104,21 @@ type Config struct {
 
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
-	if _, err := dialAddr(c.URL); err != nil {
+	addrs, err := dialAddrs(c.URL)
+	if err != nil {
 		return err
+	}
+	if len(addrs) > 1 && c.Workload == Watch {
+		return errors.New("the watch workload takes one url")
+	}
+	switch c.Target {
+	case "", TargetGokv:
+	case TargetEtcdGateway:
+		if c.Workload != Get && c.Workload != Put && c.Workload != Mixed {
+			return fmt.Errorf("target %s takes the get, put and mixed workloads, not %q", c.Target, c.Workload)
+		}
+	default:
+		return fmt.Errorf("target must be %s or %s, got %q", TargetGokv, TargetEtcdGateway, c.Target)
 	}
 	if err := kv.ValidateBucket(c.Bucket); err != nil {
 		return fmt.Errorf("bucket %q: %w", c.Bucket, err)
@@ -126,6 +161,19 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// dialAddrs returns host:port of each of the comma-separated base URLs.
+func dialAddrs(urls string) ([]string, error) {
+	var addrs []string
+	for u := range strings.SplitSeq(urls, ",") {
+		addr, err := dialAddr(u)
+		if err != nil {
+			return nil, err
+		}
+		addrs = append(addrs, addr)
+	}
+	return addrs, nil
+}
+
 // dialAddr returns host:port of a plain-HTTP base URL.
 func dialAddr(base string) (string, error) {
 	u, err := url.Parse(base)
@@ -148,12 +196,15 @@ func KeyName(i int) string {
 
 // Result is what a run measured.
 type Result struct {
-	Workload    Workload `json:"workload"`
-	ReadRatio   float64  `json:"read_ratio,omitempty"`
-	TxnOps      int      `json:"txn_ops,omitempty"`
-	ValueSize   int      `json:"value_size"`
-	Keys        int      `json:"keys"`
-	Concurrency int      `json:"concurrency"`
+	Workload Workload `json:"workload"`
+	Target   Target   `json:"target"`
+	// Servers is how many base URLs the load was spread over.
+	Servers     int     `json:"servers"`
+	ReadRatio   float64 `json:"read_ratio,omitempty"`
+	TxnOps      int     `json:"txn_ops,omitempty"`
+	ValueSize   int     `json:"value_size"`
+	Keys        int     `json:"keys"`
+	Concurrency int     `json:"concurrency"`
 
 	// Requests counts every request sent in the measured phase, answered
 	// or not; Reads and Writes split it.
@@ -206,20 +257,25 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Workload == Watch {
 		return Result{}, errors.New("the watch workload is run by RunWatch")
 	}
-	addr, _ := dialAddr(cfg.URL)
+	addrs, _ := dialAddrs(cfg.URL)
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	g := &generator{cfg: cfg, addr: addr, value: make([]byte, cfg.ValueSize)}
+	if cfg.Target == "" {
+		cfg.Target = TargetGokv
+	}
+	g := &generator{cfg: cfg, addrs: addrs, value: make([]byte, cfg.ValueSize)}
 	for i := range g.value {
 		g.value[i] = 'a' + byte(i%26)
 	}
-	res := Result{Workload: cfg.Workload, ValueSize: cfg.ValueSize, Keys: cfg.Keys, Concurrency: cfg.Concurrency}
+	res := Result{Workload: cfg.Workload, Target: cfg.Target, Servers: len(addrs), ValueSize: cfg.ValueSize, Keys: cfg.Keys, Concurrency: cfg.Concurrency}
 	switch cfg.Workload {
 	case Mixed:
 		res.ReadRatio = cfg.ReadRatio
 	case Txn:
 		res.TxnOps = cfg.TxnOps
+	}
+	if cfg.Workload == Txn || cfg.Target == TargetEtcdGateway {
 		g.value64 = base64.StdEncoding.EncodeToString(g.value)
 	}
 	if cfg.Preload {
@@ -234,10 +290,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 }
 
 type generator struct {
-	cfg   Config
-	addr  string
+	cfg Config
+	// addrs are the servers' host:port; connection n talks to
+	// addrs[n%len(addrs)].
+	addrs []string
 	value []byte
-	// value64 is value in base64, as a transaction's JSON carries it.
+	// value64 is value in base64, as the JSON of a transaction or of
+	// the etcd gateway carries it.
 	value64 string
 }
 
@@ -253,15 +312,22 @@ type worker struct {
 	errors   int64
 	notSent  int64 // transport errors
 	firstErr error
-	body     []byte // a transaction's JSON
+	body     []byte // a transaction's or the gateway's JSON
+	key      []byte // the gateway's key
 }
 
-func (g *generator) newWorker(seed uint64) *worker {
-	return &worker{conn: newConn(g.addr, g.cfg.Timeout), rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+// newWorker returns the worker of connection n.
+func (g *generator) newWorker(n int, seed uint64) *worker {
+	return &worker{conn: newConn(g.addrs[n%len(g.addrs)], g.cfg.Timeout), rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 }
 
-// request formats a GET or PUT of key i into w.conn.buf.
+// request formats a read or a write of key i into w.conn.buf, in the
+// target's API.
 func (g *generator) request(w *worker, put bool, i int) {
+	if g.cfg.Target == TargetEtcdGateway {
+		g.gatewayRequest(w, put, i)
+		return
+	}
 	b := w.conn.buf[:0]
 	if put {
 		b = append(b, "PUT /"...)
@@ -272,7 +338,7 @@ func (g *generator) request(w *worker, put bool, i int) {
 	b = append(b, "/key-"...)
 	b = strconv.AppendInt(b, int64(i), 10)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, g.addr...)
+	b = append(b, w.conn.addr...)
 	b = append(b, "\r\nAuthorization: Bearer "...)
 	b = append(b, g.cfg.Token...)
 	if put {
@@ -284,6 +350,45 @@ func (g *generator) request(w *worker, put bool, i int) {
 		b = append(b, "\r\n\r\n"...)
 	}
 	w.conn.buf = b
+}
+
+// gatewayRequest formats the etcd gateway's range (read) or put (write)
+// of key i into w.conn.buf: JSON with the key and value in base64, as
+// etcd's gRPC gateway takes them.
+func (g *generator) gatewayRequest(w *worker, put bool, i int) {
+	key := append(w.key[:0], gatewayPrefix...)
+	key = append(key, g.cfg.Bucket...)
+	key = append(key, "/key-"...)
+	key = strconv.AppendInt(key, int64(i), 10)
+	w.key = key
+	body := append(w.body[:0], `{"key":"`...)
+	body = base64.StdEncoding.AppendEncode(body, key)
+	if put {
+		body = append(body, `","value":"`...)
+		body = append(body, g.value64...)
+	}
+	body = append(body, `"}`...)
+	w.body = body
+	b := w.conn.buf[:0]
+	if put {
+		b = append(b, "POST /v3/kv/put HTTP/1.1\r\nHost: "...)
+	} else {
+		b = append(b, "POST /v3/kv/range HTTP/1.1\r\nHost: "...)
+	}
+	b = append(b, w.conn.addr...)
+	b = append(b, "\r\nContent-Type: application/json\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n\r\n"...)
+	w.conn.buf = append(b, body...)
+}
+
+// ok reports whether status is the answer expected of a transaction, a
+// write (put) or a read in the target's API.
+func (g *generator) ok(status int, put, txn bool) bool {
+	if txn || !put || g.cfg.Target == TargetEtcdGateway {
+		return status == 200
+	}
+	return status == 201 || status == 204
 }
 
 // txnRequest formats a POST /_txn of cfg.TxnOps puts of random keys into
@@ -305,7 +410,7 @@ func (g *generator) txnRequest(w *worker) {
 	body = append(body, "]}"...)
 	w.body = body
 	b := append(w.conn.buf[:0], "POST /_txn HTTP/1.1\r\nHost: "...)
-	b = append(b, g.addr...)
+	b = append(b, w.conn.addr...)
 	b = append(b, "\r\nAuthorization: Bearer "...)
 	b = append(b, g.cfg.Token...)
 	b = append(b, "\r\nContent-Type: application/json\r\nContent-Length: "...)
@@ -319,12 +424,12 @@ func (g *generator) preload(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for n := range g.cfg.Concurrency {
 		wg.Go(func() {
-			w := g.newWorker(uint64(n))
+			w := g.newWorker(n, uint64(n))
 			defer w.conn.close()
 			for i := n; i < g.cfg.Keys && ctx.Err() == nil; i += g.cfg.Concurrency {
 				g.request(w, true, i)
 				status, err := w.conn.do()
-				if err == nil && status != 201 && status != 204 {
+				if err == nil && !g.ok(status, true, false) {
 					err = fmt.Errorf("status %d", status)
 				}
 				if err != nil {
@@ -361,7 +466,7 @@ func (g *generator) measure(ctx context.Context, res *Result) {
 	progressDone := g.progress(finished, start, &answered, &failed)
 	var wg sync.WaitGroup
 	for n := range workers {
-		w := g.newWorker(uint64(n) + 1<<32)
+		w := g.newWorker(n, uint64(n)+1<<32)
 		workers[n] = w
 		wg.Go(func() {
 			defer w.conn.close()
@@ -397,7 +502,7 @@ func (g *generator) measure(ctx context.Context, res *Result) {
 				}
 				w.hist.record(lat)
 				w.statuses[status]++
-				if ok := status == 200 && (!put || txn) || (status == 201 || status == 204) && put && !txn; !ok {
+				if !g.ok(status, put, txn) {
 					w.bad[status]++
 					w.errors++
 					failed.Add(1)

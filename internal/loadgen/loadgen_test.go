@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/gokv-service/gokv/internal/apitest"
+	"github.com/gokv-service/gokv/internal/etcdstore/etcdtest"
 	"github.com/gokv-service/gokv/internal/loadgen"
 )
 
@@ -152,6 +155,31 @@ func TestDurationBoundsTheRun(t *testing.T) {
 	}
 }
 
+// TestRunSpreadsOverURLs: with two servers, connection n talks to the
+// n-th modulo two. The preload writes key i on connection i%4, so each
+// server holds half the keys, and the GETs that follow find about half
+// of theirs.
+func TestRunSpreadsOverURLs(t *testing.T) {
+	a, b := apitest.Start(t), apitest.Start(t)
+	cfg := config(a)
+	cfg.URL = a.URL + "," + b.URL
+	res, err := loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Servers != 2 || res.Statuses["200"] == 0 || res.Statuses["404"] == 0 {
+		t.Errorf("servers %d, statuses %v; want 2 servers, 200s and 404s", res.Servers, res.Statuses)
+	}
+	for i, srv := range []*apitest.Server{a, b} {
+		for k := range cfg.Keys {
+			_, err := srv.Store.Get(context.Background(), cfg.Bucket, loadgen.KeyName(k), nil)
+			if want := k%2 == i; (err == nil) != want {
+				t.Errorf("server %d, %s: %v; want it there: %v", i, loadgen.KeyName(k), err, want)
+			}
+		}
+	}
+}
+
 func TestServerDownIsTransportErrors(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
@@ -227,6 +255,14 @@ func TestValidate(t *testing.T) {
 		{"keys", func(c *loadgen.Config) { c.Keys = 0 }, "keys must be"},
 		{"concurrency", func(c *loadgen.Config) { c.Concurrency = 0 }, "concurrency must be"},
 		{"unbounded", func(c *loadgen.Config) { c.Duration = 0 }, "must be bounded"},
+		{"one of several urls", func(c *loadgen.Config) { c.URL = "http://a:1,https://b" }, "url must look like"},
+		{"watch of several urls", func(c *loadgen.Config) {
+			c.URL, c.Workload, c.Watchers, c.Rate = "http://a:1,http://b:1", loadgen.Watch, 1, 1
+		}, "the watch workload takes one url"},
+		{"target", func(c *loadgen.Config) { c.Target = "redis" }, "target must be"},
+		{"txn through the gateway", func(c *loadgen.Config) {
+			c.Target, c.Workload, c.TxnOps = loadgen.TargetEtcdGateway, loadgen.Txn, 1
+		}, "takes the get, put and mixed workloads"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,4 +278,33 @@ func TestValidate(t *testing.T) {
 func ExampleKeyName() {
 	fmt.Println(loadgen.KeyName(42))
 	// Output: key-42
+}
+
+// TestRunAgainstEtcdGateway sends the gateway target's reads and writes
+// to a real etcd member: every answer is 200, and the preload left each
+// key with the run's value under /bench/<bucket>/.
+func TestRunAgainstEtcdGateway(t *testing.T) {
+	cluster := etcdtest.Start(t, 1)
+	cfg := loadgen.Config{URL: cluster.Endpoint(0), Target: loadgen.TargetEtcdGateway, Bucket: "gw",
+		Workload: loadgen.Mixed, ReadRatio: 0.5, ValueSize: 100, Keys: 20, Concurrency: 4, Requests: 200, Preload: true}
+	res, err := loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || res.Statuses["200"] != 200 || res.Reads == 0 || res.Writes == 0 {
+		t.Fatalf("statuses %v, errors %v (%s), %d reads, %d writes; want 200 answers 200 of both kinds",
+			res.Statuses, res.ErrorsBy, res.FirstError, res.Reads, res.Writes)
+	}
+	resp, err := cluster.Client(t).Get(context.Background(), "/bench/gw/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) != cfg.Keys {
+		t.Fatalf("%d keys under /bench/gw/, want %d", len(resp.Kvs), cfg.Keys)
+	}
+	for _, kv := range resp.Kvs {
+		if len(kv.Value) != cfg.ValueSize || !bytes.HasPrefix(kv.Value, []byte("abc")) {
+			t.Errorf("%s = %q, want the run's %d-byte value", kv.Key, kv.Value, cfg.ValueSize)
+		}
+	}
 }

@@ -18,6 +18,9 @@ func (r Result) WriteText(w io.Writer) error {
 		workload = fmt.Sprintf("txn, %d puts each", r.TxnOps)
 	}
 	fmt.Fprintf(&b, "workload    %s, %d B values, %d keys, %d connections\n", workload, r.ValueSize, r.Keys, r.Concurrency)
+	if r.Target != TargetGokv || r.Servers > 1 {
+		fmt.Fprintf(&b, "target      %s, %d servers\n", r.Target, r.Servers)
+	}
 	if r.PreloadSecs > 0 {
 		fmt.Fprintf(&b, "preload     %d keys in %.2f s\n", r.Keys, r.PreloadSecs)
 	}

@@ -382,7 +382,7 @@ func (w *watcher) event(run *watchRun, typ string, id, data []byte) {
 // first failed write: the watchers' check relies on every key being
 // written in turn.
 func (run *watchRun) write(ctx context.Context, cfg Config, addr string, res *WatchResult) time.Duration {
-	g := &generator{cfg: cfg, addr: addr, value: make([]byte, cfg.ValueSize)}
+	g := &generator{cfg: cfg, addrs: []string{addr}, value: make([]byte, cfg.ValueSize)}
 	c := newConn(addr, cfg.Timeout)
 	if err := c.dial(); err != nil {
 		res.WriteErrors++
