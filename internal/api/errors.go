@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -27,6 +28,11 @@ const retryAfterBusy = "1"
 // retryAfterUnavailable is the Retry-After, in seconds, of a request the
 // store could not serve for now (an etcd election takes a second or two).
 const retryAfterUnavailable = "2"
+
+// statusClientClosed answers a request whose client went away before it
+// was served (nginx's 499): the client never sees it, but the log and the
+// metrics must not count it as a server fault.
+const statusClientClosed = 499
 
 // errorBody is the JSON shape of every error response.
 type errorBody struct {
@@ -57,6 +63,10 @@ func (h *handlers) fail(c *gin.Context, err error) {
 		c.Header("Retry-After", retryAfterUnavailable)
 		h.log.Warn("request refused: storage unavailable", "method", c.Request.Method,
 			"path", c.Request.URL.EscapedPath(), "err", err, "request_id", requestIDOf(c))
+	case status == statusClientClosed:
+		// Nobody reads the answer; it is no fault of the server's.
+		h.log.Debug("request abandoned by the client", "method", c.Request.Method,
+			"path", c.Request.URL.EscapedPath(), "request_id", requestIDOf(c))
 	case status >= http.StatusInternalServerError:
 		h.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.EscapedPath(),
 			"status", status, "err", err, "request_id", requestIDOf(c))
@@ -100,6 +110,8 @@ func statusOf(err error) (status int, msg string) {
 		return http.StatusServiceUnavailable, "server busy: too many bytes in flight, retry later"
 	case errors.Is(err, kv.ErrClosed):
 		return http.StatusServiceUnavailable, "shutting down"
+	case errors.Is(err, context.Canceled):
+		return statusClientClosed, "client closed request"
 	case errors.Is(err, kv.ErrCorrupt):
 		// Retrying will not help; the log names the damaged file.
 		return http.StatusInternalServerError, "stored data is corrupt"

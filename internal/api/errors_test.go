@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,6 +26,7 @@ func TestStatusOf(t *testing.T) {
 		{fmt.Errorf("get: %w", kv.ErrCorrupt), http.StatusInternalServerError},
 		{fmt.Errorf("get: %w", kv.ErrFailed), http.StatusServiceUnavailable},
 		{fmt.Errorf("etcd get: %w: no leader", kv.ErrUnavailable), http.StatusServiceUnavailable},
+		{fmt.Errorf("etcd get: %w", context.Canceled), statusClientClosed},
 		{fmt.Errorf("apply: %w", kv.ErrTooLarge), http.StatusRequestEntityTooLarge},
 		{io.ErrUnexpectedEOF, http.StatusInternalServerError},
 	}

@@ -17,6 +17,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/raft/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -273,15 +274,19 @@ func (s *Store) mapError(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("etcd %s: %w", op, cerr)
 	}
 	var code codes.Code
+	var msg string
 	var etcdErr rpctypes.EtcdError
 	if errors.As(err, &etcdErr) {
 		code = etcdErr.Code()
 	} else if st, ok := status.FromError(err); ok {
-		code = st.Code()
+		code, msg = st.Code(), st.Message()
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
 		code == codes.Unavailable, code == codes.DeadlineExceeded, code == codes.Canceled,
+		// A member stopping under a request answers raft's own error
+		// with gRPC code Unknown; the request may succeed on another.
+		code == codes.Unknown && msg == raft.ErrStopped.Error(),
 		errors.Is(err, rpctypes.ErrTooManyRequests):
 		return fmt.Errorf("etcd %s: %w: %v", op, kv.ErrUnavailable, err)
 	case code == codes.ResourceExhausted:
