@@ -243,7 +243,7 @@ func TestBundledEtcd(t *testing.T) {
 		"--initial-advertise-peer-urls": peerURL,
 		"--advertise-client-urls":       strings.Replace(peerURL, ":2380", ":2379", 1),
 		"--auto-compaction-mode":        "periodic",
-		"--max-request-bytes":           "10485760",
+		"--max-request-bytes":           "1572864",
 		"--quota-backend-bytes":         "2147483648",
 	} {
 		if got := arg(c, flag); got != want {
@@ -290,6 +290,9 @@ func TestBundledEtcd(t *testing.T) {
 	}
 	if got := env(gokv.template.Spec.Containers[0], "ETCD_ENDPOINTS"); got != strings.Join(clients, ",") {
 		t.Errorf("ETCD_ENDPOINTS = %q, want every member: %q", got, strings.Join(clients, ","))
+	}
+	if got := env(gokv.template.Spec.Containers[0], "ETCD_MAX_REQUEST_BYTES"); got != arg(c, "--max-request-bytes") {
+		t.Errorf("gokv's ETCD_MAX_REQUEST_BYTES = %q, etcd's --max-request-bytes = %q: want the same", got, arg(c, "--max-request-bytes"))
 	}
 	// No object of gokv's selects an etcd member, or the reverse.
 	etcdSelector := sts.Spec.Selector.MatchLabels
@@ -386,8 +389,13 @@ func TestExternalEtcd(t *testing.T) {
 	if got := env(gokv, "ETCD_ENDPOINTS"); got != "https://etcd-0.etcd.example:2379,https://etcd-1.etcd.example:2379,https://etcd-2.etcd.example:2379" {
 		t.Errorf("ETCD_ENDPOINTS = %q", got)
 	}
-	if got := env(gokv, "ETCD_PREFIX"); got != "/teams/a/gokv/" {
-		t.Errorf("ETCD_PREFIX = %q", got)
+	for name, want := range map[string]string{"ETCD_PREFIX": "/teams/a/gokv/", "ETCD_MAX_REQUEST_BYTES": "4194304", "ETCD_REQUEST_TIMEOUT": "3s"} {
+		if got := env(gokv, name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if i := envIndex(gokv, "ETCD_DIAL_TIMEOUT"); i >= 0 {
+		t.Errorf("ETCD_DIAL_TIMEOUT = %q unasked: gokv's default is the one home of it", gokv.Env[i].Value)
 	}
 	// file names the variable points at → secret and key that must be there.
 	files := map[string][2]string{
@@ -466,6 +474,9 @@ func TestEtcdValuesRefused(t *testing.T) {
 		{"quota over 8 GiB", etcdValues(map[string]any{"etcd": map[string]any{"enabled": true, "quotaBackendBytes": 16 << 30}}), "/etcd/quotaBackendBytes"},
 		{"request limit under the value limit", etcdValues(map[string]any{"config": map[string]any{"maxValueBytes": 4 << 20},
 			"etcd": map[string]any{"enabled": true, "maxRequestBytes": 4 << 20}}), "etcd.maxRequestBytes (4194304) must exceed config.maxValueBytes"},
+		{"default request limit under a raised value limit", map[string]any{"storage": map[string]any{"backend": "etcd"},
+			"config": map[string]any{"maxValueBytes": 2 << 20}, "etcd": map[string]any{"endpoints": []any{"http://e:2379"}}}, "etcd.maxRequestBytes (1572864)"},
+		{"timeout without a unit", etcdValues(map[string]any{"etcd": map[string]any{"enabled": true, "requestTimeout": "5"}}), "/etcd/requestTimeout"},
 		{"unknown etcd key", etcdValues(map[string]any{"etcd": map[string]any{"enabled": true, "members": 3}}), "members"},
 		{"anti-affinity word", etcdValues(map[string]any{"etcd": map[string]any{"enabled": true, "podAntiAffinity": "strict"}}), "/etcd/podAntiAffinity"},
 	} {

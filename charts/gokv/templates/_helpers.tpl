@@ -211,6 +211,9 @@ etcd values make one working configuration.
 {{- if not (or .Values.etcd.enabled .Values.etcd.endpoints) }}
 {{- fail "storage.backend=etcd needs an etcd: set etcd.endpoints to an external cluster's client URLs, or etcd.enabled=true for a bundled one" }}
 {{- end }}
+{{- if lt (int64 .Values.etcd.maxRequestBytes) (add (int64 .Values.config.maxValueBytes) 65536) }}
+{{- fail (printf "etcd.maxRequestBytes (%v) must exceed config.maxValueBytes (%v) by at least 65536: a write of the largest value, with its key and envelope, is one etcd request" (int64 .Values.etcd.maxRequestBytes) (int64 .Values.config.maxValueBytes)) }}
+{{- end }}
 {{- if and .Values.etcd.enabled (or .Values.etcd.tls.existingSecret .Values.etcd.auth.existingSecret) }}
 {{- fail "etcd.tls and etcd.auth are for an external etcd (etcd.endpoints); the bundled etcd serves plain HTTP inside the namespace (restrict it with networkPolicy.enabled)" }}
 {{- end -}}
@@ -220,6 +223,16 @@ etcd values make one working configuration.
   value: {{ ternary (include "gokv.etcd.memberURLs" .) (join "," .Values.etcd.endpoints) .Values.etcd.enabled | quote }}
 - name: ETCD_PREFIX
   value: {{ .Values.etcd.prefix | quote }}
+- name: ETCD_MAX_REQUEST_BYTES
+  value: {{ .Values.etcd.maxRequestBytes | int64 | quote }}
+{{- with .Values.etcd.dialTimeout }}
+- name: ETCD_DIAL_TIMEOUT
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.etcd.requestTimeout }}
+- name: ETCD_REQUEST_TIMEOUT
+  value: {{ . | quote }}
+{{- end }}
 {{- if .Values.etcd.tls.existingSecret }}
 - name: ETCD_CA_FILE
   value: {{ include "gokv.etcdTLSDir" . }}/ca.crt
