@@ -24,6 +24,10 @@ var (
 // about as long as a large value takes to move.
 const retryAfterBusy = "1"
 
+// retryAfterUnavailable is the Retry-After, in seconds, of a request the
+// store could not serve for now (an etcd election takes a second or two).
+const retryAfterUnavailable = "2"
+
 // errorBody is the JSON shape of every error response.
 type errorBody struct {
 	Error string `json:"error"`
@@ -46,6 +50,12 @@ func (h *handlers) fail(c *gin.Context, err error) {
 		// Overload answered as designed, not a fault.
 		c.Header("Retry-After", retryAfterBusy)
 		h.log.Warn("request refused: too many bytes in flight", "method", c.Request.Method,
+			"path", c.Request.URL.EscapedPath(), "err", err, "request_id", requestIDOf(c))
+	case errors.Is(err, kv.ErrUnavailable):
+		// Expected while a distributed store elects a leader: worth a
+		// retry, and logged as a warning, not an error.
+		c.Header("Retry-After", retryAfterUnavailable)
+		h.log.Warn("request refused: storage unavailable", "method", c.Request.Method,
 			"path", c.Request.URL.EscapedPath(), "err", err, "request_id", requestIDOf(c))
 	case status >= http.StatusInternalServerError:
 		h.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.EscapedPath(),
@@ -72,6 +82,8 @@ func statusOf(err error) (status int, msg string) {
 		return http.StatusBadRequest, errBadBody.Error()
 	case errors.Is(err, errValueTooLarge):
 		return http.StatusRequestEntityTooLarge, err.Error()
+	case errors.Is(err, kv.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, "request too large for the storage backend: split it into smaller transactions"
 	case errors.Is(err, kv.ErrNotEmpty):
 		return http.StatusConflict, "the database is not empty: restore with ?mode=replace to replace its contents"
 	case errors.Is(err, errRestoring):

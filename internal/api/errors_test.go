@@ -24,6 +24,8 @@ func TestStatusOf(t *testing.T) {
 		{kv.ErrClosed, http.StatusServiceUnavailable},
 		{fmt.Errorf("get: %w", kv.ErrCorrupt), http.StatusInternalServerError},
 		{fmt.Errorf("get: %w", kv.ErrFailed), http.StatusServiceUnavailable},
+		{fmt.Errorf("etcd get: %w: no leader", kv.ErrUnavailable), http.StatusServiceUnavailable},
+		{fmt.Errorf("apply: %w", kv.ErrTooLarge), http.StatusRequestEntityTooLarge},
 		{io.ErrUnexpectedEOF, http.StatusInternalServerError},
 	}
 	for _, tt := range tests {

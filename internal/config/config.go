@@ -55,6 +55,20 @@ type Config struct {
 	DebugAddr        string        `envconfig:"DEBUG_ADDR"`
 	Host             string        `envconfig:"HOST"`
 	JWTMaxLifetime   time.Duration `envconfig:"JWT_MAX_LIFETIME" default:"0s"`
+
+	// StorageBackend is badger (embedded, one pod) or etcd (shared, any
+	// number of pods); see etcd.go for the etcd settings' rules.
+	StorageBackend      string        `envconfig:"STORAGE_BACKEND" default:"badger"`
+	EtcdEndpoints       []string      `envconfig:"ETCD_ENDPOINTS"`
+	EtcdPrefix          string        `envconfig:"ETCD_PREFIX" default:"/gokv/"`
+	EtcdCAFile          string        `envconfig:"ETCD_CA_FILE"`
+	EtcdCertFile        string        `envconfig:"ETCD_CERT_FILE"`
+	EtcdKeyFile         string        `envconfig:"ETCD_KEY_FILE"`
+	EtcdUsername        string        `envconfig:"ETCD_USERNAME"`
+	EtcdPasswordFile    string        `envconfig:"ETCD_PASSWORD_FILE"`
+	EtcdDialTimeout     time.Duration `envconfig:"ETCD_DIAL_TIMEOUT" default:"5s"`
+	EtcdRequestTimeout  time.Duration `envconfig:"ETCD_REQUEST_TIMEOUT" default:"5s"`
+	EtcdMaxRequestBytes int           `envconfig:"ETCD_MAX_REQUEST_BYTES" default:"1572864"`
 }
 
 // FromEnv reads and validates the configuration. Its error is one line
@@ -69,6 +83,12 @@ func FromEnv() (Config, error) {
 	}
 	for i, p := range c.TrustedProxies {
 		c.TrustedProxies[i] = strings.TrimSpace(p)
+	}
+	for i, e := range c.EtcdEndpoints {
+		c.EtcdEndpoints[i] = strings.TrimSpace(e)
+	}
+	if err := checkBackendSettings(c.StorageBackend, os.LookupEnv); err != nil {
+		return Config{}, err
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
@@ -112,8 +132,17 @@ func (c Config) Validate() error {
 			return errors.New("JWT_SECRET_PREVIOUS must differ from JWT_SECRET: it is the secret being rotated out")
 		}
 	}
-	if strings.TrimSpace(c.DBPath) == "" {
-		return errors.New("DB_PATH must not be empty")
+	switch c.StorageBackend {
+	case BackendBadger:
+		if strings.TrimSpace(c.DBPath) == "" {
+			return errors.New("DB_PATH must not be empty")
+		}
+	case BackendEtcd:
+		if err := c.validateEtcd(); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("STORAGE_BACKEND must be badger or etcd, got %q", c.StorageBackend)
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		return fmt.Errorf("PORT must be between 0 and 65535 (0 picks a free port), got %d", c.Port)
@@ -141,8 +170,10 @@ func (c Config) Validate() error {
 	if c.MinFreeBytes < 0 {
 		return fmt.Errorf("MIN_FREE_BYTES must not be negative (0 turns the check off), got %d", c.MinFreeBytes)
 	}
-	if err := c.checkMinFreeFits(); err != nil {
-		return err
+	if c.StorageBackend == BackendBadger {
+		if err := c.checkMinFreeFits(); err != nil {
+			return err
+		}
 	}
 	if c.GCInterval < MinGCInterval {
 		return fmt.Errorf("GC_INTERVAL must be at least %s, got %s", MinGCInterval, c.GCInterval)

@@ -20,7 +20,9 @@ func setEnv(t *testing.T, env map[string]string) {
 	t.Helper()
 	for _, name := range []string{"JWT_SECRET", "JWT_SECRET_PREVIOUS", "JWT_ISSUER", "JWT_AUDIENCE", "DB_PATH", "PORT", "GIN_MODE",
 		"MAX_VALUE_BYTES", "MAX_INFLIGHT_BYTES", "MAX_CONNS", "SYNC_WRITES", "MIN_FREE_BYTES", "GC_INTERVAL", "SHUTDOWN_DELAY", "SHUTDOWN_TIMEOUT",
-		"LOG_LEVEL", "LOG_FORMAT", "TRUSTED_PROXIES", "DEBUG_ADDR", "HOST", "JWT_MAX_LIFETIME", "METRICS_PORT"} {
+		"LOG_LEVEL", "LOG_FORMAT", "TRUSTED_PROXIES", "DEBUG_ADDR", "HOST", "JWT_MAX_LIFETIME", "METRICS_PORT", "STORAGE_BACKEND",
+		"ETCD_ENDPOINTS", "ETCD_PREFIX", "ETCD_CA_FILE", "ETCD_CERT_FILE", "ETCD_KEY_FILE", "ETCD_USERNAME", "ETCD_PASSWORD_FILE",
+		"ETCD_DIAL_TIMEOUT", "ETCD_REQUEST_TIMEOUT", "ETCD_MAX_REQUEST_BYTES"} {
 		t.Setenv(name, "") // restores the old value after the test
 		os.Unsetenv(name)
 	}
@@ -36,21 +38,27 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		JWTSecret:        validSecret,
-		DBPath:           "./data",
-		Port:             8080,
-		MetricsPort:      9090,
-		GinMode:          "debug",
-		MaxValueBytes:    1 << 20,
-		MaxInflightBytes: 32 << 20,
-		MaxConns:         512,
-		SyncWrites:       true,
-		MinFreeBytes:     64 << 20,
-		GCInterval:       5 * time.Minute,
-		ShutdownDelay:    0,
-		ShutdownTimeout:  20 * time.Second,
-		LogLevel:         slog.LevelInfo,
-		LogFormat:        "text",
+		JWTSecret:          validSecret,
+		DBPath:             "./data",
+		Port:               8080,
+		MetricsPort:        9090,
+		GinMode:            "debug",
+		MaxValueBytes:      1 << 20,
+		MaxInflightBytes:   32 << 20,
+		MaxConns:           512,
+		SyncWrites:         true,
+		MinFreeBytes:       64 << 20,
+		GCInterval:         5 * time.Minute,
+		ShutdownDelay:      0,
+		ShutdownTimeout:    20 * time.Second,
+		LogLevel:           slog.LevelInfo,
+		LogFormat:          "text",
+		StorageBackend:     "badger",
+		EtcdPrefix:         "/gokv/",
+		EtcdDialTimeout:    5 * time.Second,
+		EtcdRequestTimeout: 5 * time.Second,
+		// etcd's own default --max-request-bytes.
+		EtcdMaxRequestBytes: 1536 << 10,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\ngot  %+v\nwant %+v", c, want)
@@ -87,26 +95,31 @@ func TestSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		JWTSecret:        validSecret,
-		JWTSecretPrev:    "previous-secret-previous-secret-1",
-		JWTIssuer:        "ops",
-		JWTAudience:      "gokv",
-		DBPath:           "/data",
-		Port:             9000,
-		GinMode:          "release",
-		MaxValueBytes:    4096,
-		MaxInflightBytes: 4096,
-		MaxConns:         10,
-		SyncWrites:       false,
-		GCInterval:       30 * time.Second,
-		ShutdownDelay:    5 * time.Second,
-		ShutdownTimeout:  time.Minute,
-		LogLevel:         slog.LevelDebug,
-		LogFormat:        "json",
-		TrustedProxies:   []string{"10.0.0.0/8", "192.168.1.1"},
-		DebugAddr:        "127.0.0.1:6060",
-		Host:             "127.0.0.1",
-		JWTMaxLifetime:   24 * time.Hour,
+		JWTSecret:           validSecret,
+		JWTSecretPrev:       "previous-secret-previous-secret-1",
+		JWTIssuer:           "ops",
+		JWTAudience:         "gokv",
+		DBPath:              "/data",
+		Port:                9000,
+		GinMode:             "release",
+		MaxValueBytes:       4096,
+		MaxInflightBytes:    4096,
+		MaxConns:            10,
+		SyncWrites:          false,
+		GCInterval:          30 * time.Second,
+		ShutdownDelay:       5 * time.Second,
+		ShutdownTimeout:     time.Minute,
+		LogLevel:            slog.LevelDebug,
+		LogFormat:           "json",
+		TrustedProxies:      []string{"10.0.0.0/8", "192.168.1.1"},
+		DebugAddr:           "127.0.0.1:6060",
+		Host:                "127.0.0.1",
+		JWTMaxLifetime:      24 * time.Hour,
+		StorageBackend:      "badger",
+		EtcdPrefix:          "/gokv/",
+		EtcdDialTimeout:     5 * time.Second,
+		EtcdRequestTimeout:  5 * time.Second,
+		EtcdMaxRequestBytes: 1536 << 10,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("settings:\ngot  %+v\nwant %+v", c, want)

@@ -36,6 +36,9 @@ var (
 	ErrHistoryGone = errors.New("watch history no longer reaches that version")
 	// ErrNotEmpty: a restore without replace found entries in the store.
 	ErrNotEmpty = errors.New("store is not empty")
+	// ErrTooLarge: an Apply larger than the backend takes in one
+	// request (etcd's --max-request-bytes); split it or raise the limit.
+	ErrTooLarge = errors.New("request too large for the storage backend")
 )
 
 // OpError is the failure of one op of an Apply.

@@ -11,8 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -23,8 +21,8 @@ import (
 
 	"github.com/gokv-service/gokv/internal/api"
 	"github.com/gokv-service/gokv/internal/auth"
-	"github.com/gokv-service/gokv/internal/badgerstore"
 	"github.com/gokv-service/gokv/internal/config"
+	"github.com/gokv-service/gokv/internal/kv"
 	"github.com/gokv-service/gokv/internal/metrics"
 )
 
@@ -58,7 +56,8 @@ const closeGrace = 5 * time.Second
 type Server struct {
 	cfg      config.Config
 	log      *slog.Logger
-	store    *badgerstore.Store
+	store    kv.Store
+	backend  *backend // what the store needs of the server beyond kv.Store
 	http     *http.Server
 	stopping atomic.Bool
 	// stopStreams ends watch streams when the shutdown starts.
@@ -74,46 +73,28 @@ type Server struct {
 // New opens the store and builds the server; Serve runs it. When New
 // fails nothing is left open.
 func New(cfg config.Config, log *slog.Logger) (*Server, error) {
-	opts := badgerstore.Options{
-		SyncWrites:   cfg.SyncWrites,
-		MinFreeBytes: cfg.MinFreeBytes,
-		Logger:       log,
-	}
 	var m *metrics.Metrics
+	var observer kv.Observer
 	if cfg.MetricsPort != 0 {
 		m = metrics.New()
-		opts.Observer = m
+		observer = m
 	}
-	store, err := badgerstore.Open(cfg.DBPath, opts)
+	b, err := openBackend(cfg, log, observer)
 	if err != nil {
 		return nil, err
 	}
 	if m != nil {
-		m.CollectStore(store.Stats)
+		m.CollectStore(b.store.Stats)
 	}
-	s := &Server{cfg: cfg, log: log, store: store, metrics: m}
+	s := &Server{cfg: cfg, log: log, store: b.store, backend: b, metrics: m}
 	if err := s.build(); err != nil {
 		return nil, errors.Join(err, s.closeStore(func() {}, &sync.WaitGroup{}, closeGrace))
 	}
 	return s, nil
 }
 
-// restoreSpoolDir is the directory under DB_PATH where a restore keeps
-// the backup it receives until it is verified: on the volume that must
-// hold the restored data anyway, rather than a small or in-memory /tmp.
-// Badger and the preflight check ignore subdirectories.
-const restoreSpoolDir = "restore-tmp"
-
 // build makes the router and the HTTP server around the open store.
 func (s *Server) build() error {
-	spool := filepath.Join(s.cfg.DBPath, restoreSpoolDir)
-	// What is there is a spool a crash or kill left behind.
-	if err := os.RemoveAll(spool); err != nil {
-		return fmt.Errorf("clear restore spool: %w", err)
-	}
-	if err := os.Mkdir(spool, 0o700); err != nil {
-		return fmt.Errorf("create restore spool: %w", err)
-	}
 	var previous []byte
 	if s.cfg.JWTSecretPrev != "" {
 		previous = []byte(s.cfg.JWTSecretPrev)
@@ -141,9 +122,10 @@ func (s *Server) build() error {
 		TrustedProxies:   s.cfg.TrustedProxies,
 		Logger:           s.log,
 		Stopping:         streams,
-		RestoreSpoolDir:  spool,
-		// The spool shares the database's volume and its reserve.
-		RestoreSpoolMinFree: s.cfg.MinFreeBytes,
+		RestoreSpoolDir:  s.backend.spoolDir,
+		// With Badger the spool shares the database's volume and its
+		// reserve.
+		RestoreSpoolMinFree: s.backend.spoolMinFree,
 		Metrics:             s.metrics,
 	})
 	if err != nil {
@@ -254,7 +236,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) (err error) {
 			err = errors.Join(err, cerr)
 			return
 		}
-		log.Info("database closed", "db_path", cfg.DBPath)
+		log.Info("database closed", s.backend.describe...)
 	}()
 
 	if s.metrics != nil {
@@ -287,13 +269,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) (err error) {
 
 	gcCtx, cancelGC := context.WithCancel(context.Background())
 	stopGC = cancelGC
-	gcDone.Go(func() { s.store.RunGC(gcCtx, cfg.GCInterval, log) })
+	if s.backend.runGC != nil {
+		gcDone.Go(func() { s.backend.runGC(gcCtx, cfg.GCInterval, log) })
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.http.Serve(ln) }()
-	log.Info("gokv is serving", "addr", addr.String(), "db_path", cfg.DBPath,
-		"sync_writes", cfg.SyncWrites, "max_value_bytes", cfg.MaxValueBytes,
+	fields := append([]any{"addr", addr.String()}, s.backend.describe...)
+	fields = append(fields, "max_value_bytes", cfg.MaxValueBytes,
 		"max_inflight_bytes", cfg.MaxInflightBytes, "max_conns", cfg.MaxConns)
+	log.Info("gokv is serving", fields...)
 
 	select {
 	case err := <-serveErr:
