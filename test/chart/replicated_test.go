@@ -488,3 +488,19 @@ func TestEtcdValuesRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestOfflineEtcdImageMatchesTheChart: the e2e suite's offline path loads
+// an etcd built from the module version hack/lib.sh pins under the
+// chart's default etcd image name; the two versions must be one.
+func TestOfflineEtcdImageMatchesTheChart(t *testing.T) {
+	var pinned string
+	for _, line := range strings.Split(repoFile(t, "hack/lib.sh"), "\n") {
+		if v, ok := strings.CutPrefix(line, "ETCD_VERSION="); ok {
+			pinned = v
+		}
+	}
+	etcd := loadChart(t).Values["etcd"].(map[string]any)["image"].(map[string]any)
+	if tag := etcd["tag"]; tag != pinned {
+		t.Errorf("the chart's etcd image tag is %v, hack/lib.sh builds etcd %q for the offline e2e: make them one version", tag, pinned)
+	}
+}
