@@ -43,8 +43,11 @@ type keyPlan struct {
 	key string
 	// read: the key's state before the Apply is read and compared.
 	read bool
-	// prev is the key as read (nil: absent from etcd).
-	prev *mvccpb.KeyValue
+	// prev is the key as read (nil: absent from etcd), prevSlot the slot
+	// of its version and liveBefore whether it was an entry that exists.
+	prev       *mvccpb.KeyValue
+	prevSlot   uint8
+	liveBefore bool
 	// exists and pending: the key's state while evaluating the ops;
 	// pending means an op of this Apply wrote it (its version is not
 	// known before the commit). known is false until the state is known:
@@ -56,7 +59,14 @@ type keyPlan struct {
 	// firstPut is the index of the first op, when it is a put whose
 	// Created comes from the commit's previous value.
 	firstPut int
+	// slot is the position of the key's write in the transaction; -1
+	// when the Apply leaves nothing to write.
+	slot int
 }
+
+// tombstoneTTL is the TTL of a tombstone's lease: it need only outlive
+// the moment watchers see it.
+const tombstoneTTL = time.Second
 
 // Apply performs ops atomically; see kv.Store and the comment above.
 func (s *Store) Apply(ctx context.Context, ops []kv.Op) ([]kv.Result, error) {
@@ -149,11 +159,20 @@ func (s *Store) applyOnce(ctx context.Context, ops []kv.Op, keyOf []*keyPlan, or
 		p.known = true
 	}
 
+	// Which keys are written, and how: a delete is a plain one when it
+	// is the transaction's only write or deletes what no reader sees (an
+	// expired entry or a tombstone), else a tombstone, so that its event
+	// carries its slot.
+	var written []*keyPlan
+	for _, p := range order {
+		p.slot = -1
+		if p.lastWrite < 0 || ops[p.lastWrite].Kind == kv.OpDelete && p.read && p.prev == nil {
+			continue
+		}
+		p.slot = len(written)
+		written = append(written, p)
+	}
 	var cmps []clientv3.Cmp
-	var writes []clientv3.Op
-	var writeOf []*keyPlan // the key of writes[i]
-	size := 0
-	leased := map[clientv3.LeaseID]bool{}
 	for _, p := range order {
 		if p.read {
 			var rev int64
@@ -161,36 +180,41 @@ func (s *Store) applyOnce(ctx context.Context, ops []kv.Op, keyOf []*keyPlan, or
 				rev = p.prev.ModRevision
 			}
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(p.key), "=", rev))
-			size += len(p.key) + 16
 		}
-		if p.lastWrite < 0 {
-			continue
-		}
+	}
+	size := len(cmps) * 16
+	writes := make([]clientv3.Op, len(written))
+	leased := map[clientv3.LeaseID]bool{}
+	for j, p := range written {
 		var opts []clientv3.OpOption
 		if !p.read {
 			opts = append(opts, clientv3.WithPrevKV())
 		}
 		last := ops[p.lastWrite]
+		e := entry{slot: uint8(j), contentType: last.ContentType, expiresAt: results[p.lastWrite].ExpiresAt, value: last.Value}
+		ttl := last.TTL
 		if last.Kind == kv.OpDelete {
-			if p.read && p.prev == nil {
-				continue // absent before and after: nothing to write
+			if len(written) == 1 || p.read && !p.liveBefore {
+				writes[j] = clientv3.OpDelete(p.key, opts...)
+				size += len(p.key) + 16
+				continue
 			}
-			writes = append(writes, clientv3.OpDelete(p.key, opts...))
-			writeOf = append(writeOf, p)
-			size += len(p.key) + 16
-			continue
+			e = entry{slot: uint8(j), tombstone: true, expiresAt: expiryOf(now, tombstoneTTL)}
+			ttl = tombstoneTTL
 		}
-		value := encodeEntry(last.ContentType, results[p.lastWrite].ExpiresAt, last.Value)
-		if last.TTL != 0 {
-			id, err := s.leases.get(ctx, results[p.lastWrite].ExpiresAt, last.TTL)
+		if ttl != 0 {
+			id, err := s.leases.get(ctx, e.expiresAt, ttl)
 			if err != nil {
 				return nil, false, s.mapError(ctx, "apply", err)
 			}
 			opts = append(opts, clientv3.WithLease(id))
 			leased[id] = true
 		}
-		writes = append(writes, clientv3.OpPut(p.key, string(value), opts...))
-		writeOf = append(writeOf, p)
+		if e.tombstone {
+			e.expiresAt = time.Time{}
+		}
+		value := encodeEntry(e)
+		writes[j] = clientv3.OpPut(p.key, string(value), opts...)
 		size += len(p.key) + len(value) + 32
 	}
 	if size > s.maxRequest {
@@ -220,15 +244,15 @@ func (s *Store) applyOnce(ctx context.Context, ops []kv.Op, keyOf []*keyPlan, or
 		if o.Kind == kv.OpCheck {
 			continue
 		}
-		if keyOf[i].lastWrite == i {
-			results[i].Version = versionOf(rev)
+		if p := keyOf[i]; p.lastWrite == i && p.slot >= 0 {
+			results[i].Version = versionOf(rev, uint8(p.slot))
 		} else {
 			results[i].Version = opVersion(rev, i)
 		}
 	}
 	// Keys written blind learn from their previous value whether the
 	// first put created them.
-	for j, p := range writeOf {
+	for j, p := range written {
 		if p.firstPut < 0 {
 			continue
 		}
@@ -253,20 +277,20 @@ func holds(c kv.Condition, p *keyPlan) bool {
 		if !p.exists || p.pending || p.prev == nil {
 			return false
 		}
-		rev, final := revisionOf(c.IfMatch)
-		return final && rev == p.prev.ModRevision
+		rev, slot, ok := revisionOf(c.IfMatch)
+		return ok && rev == p.prev.ModRevision && slot == p.prevSlot
 	}
 	return true
 }
 
 // live reports whether kv, as etcd holds it, is an entry that exists at
-// now: present and not past its exact expiry.
+// now: present, not a tombstone and not past its exact expiry.
 func live(kv *mvccpb.KeyValue, now time.Time) bool {
 	if kv == nil {
 		return false
 	}
 	e, err := decodeEntry(kv.Value)
-	return err != nil || !e.expired(now)
+	return err != nil || !e.absent(now)
 }
 
 // readPlans reads the keys that need their state, all at one revision,
@@ -275,7 +299,8 @@ func (s *Store) readPlans(ctx context.Context, order []*keyPlan) error {
 	var gets []clientv3.Op
 	var read []*keyPlan
 	for _, p := range order {
-		p.prev, p.exists, p.pending, p.known = nil, false, false, p.read
+		p.prev, p.prevSlot, p.liveBefore = nil, 0, false
+		p.exists, p.pending, p.known = false, false, p.read
 		if p.read {
 			gets = append(gets, clientv3.OpGet(p.key))
 			read = append(read, p)
@@ -294,7 +319,11 @@ func (s *Store) readPlans(ctx context.Context, order []*keyPlan) error {
 	for i, p := range read {
 		if kvs := resp.Responses[i].GetResponseRange().Kvs; len(kvs) > 0 {
 			p.prev = kvs[0]
-			p.exists = live(p.prev, now)
+			if e, err := decodeEntry(p.prev.Value); err == nil {
+				p.prevSlot = e.slot
+			}
+			p.liveBefore = live(p.prev, now)
+			p.exists = p.liveBefore
 		}
 	}
 	return nil

@@ -32,11 +32,12 @@ func (s *Store) Backup(ctx context.Context, fn func(kv.Record) error) (uint64, e
 	if err != nil {
 		return 0, err
 	}
-	return versionOf(rev), nil
+	return versionOf(rev, intermediate-1), nil
 }
 
 // scan calls fn with every live entry at revision *rev, or at the
-// current one when *rev is 0 (and sets *rev to it).
+// current one when *rev is 0 (and sets *rev to it). The backup's version
+// is the revision's last slot: every write of the revision is in.
 func (s *Store) scan(ctx context.Context, rev *int64, fn func(bucket, key string, e entry) error) error {
 	from, end := s.keys.data, s.keys.dataEnd()
 	for {
@@ -54,7 +55,7 @@ func (s *Store) scan(ctx context.Context, rev *int64, fn func(bucket, key string
 			if err != nil {
 				return fmt.Errorf("scan %s/%s: %w", bucket, key, err)
 			}
-			if e.expired(now) {
+			if e.absent(now) {
 				continue
 			}
 			if err := fn(bucket, key, e); err != nil {
@@ -164,13 +165,16 @@ func (s *Store) restoreRecords(ctx context.Context, next func() (kv.Record, erro
 			opts = append(opts, clientv3.WithLease(id))
 		}
 		key := s.keys.key(r.Bucket, r.Key)
-		value := encodeEntry(r.ContentType, r.ExpiresAt, r.Value)
-		if len(batch) == kv.MaxOps || inBatch[key] || size+len(key)+len(value)+32 > s.maxRequest-64<<10 {
+		n := len(key) + maxEnvelopeOverhead + len(r.Value) + 32
+		if len(batch) == kv.MaxOps || inBatch[key] || size+n > s.maxRequest-64<<10 {
 			if err := flush(); err != nil {
 				return count, err
 			}
 		}
+		// The slot is the put's place in its transaction (see envelope.go).
+		value := encodeEntry(entry{slot: uint8(len(batch)), contentType: r.ContentType, expiresAt: r.ExpiresAt, value: r.Value})
 		batch = append(batch, clientv3.OpPut(key, string(value), opts...))
+		size += n
 		inBatch[key] = true
 		size += len(key) + len(value) + 32
 	}

@@ -45,7 +45,7 @@ func TestLeaseReuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const puts = 500
+	const puts = 200
 	start := time.Now()
 	for i := range puts {
 		mustApply(t, s, kv.Op{Kind: kv.OpPut, Bucket: "l", Key: fmt.Sprint("hour-", i), Value: []byte("v"), TTL: time.Hour})
@@ -63,8 +63,16 @@ func TestLeaseReuse(t *testing.T) {
 	}
 	t.Logf("%d puts with ttl=1h in %s granted %d lease(s)", puts, took.Round(time.Millisecond), granted)
 
-	// Short TTLs expire on time all the same: never early, and gone for
-	// readers within a second after, though etcd drops them later.
+}
+
+// TestLeasedEntriesExpire: entries on shared leases expire on time all
+// the same: never early, gone for readers at their expiry, and dropped
+// by etcd itself a little later, when their window's lease ends.
+func TestLeasedEntriesExpire(t *testing.T) {
+	t.Parallel()
+	prefix := fmt.Sprintf("/test/expire-%d/", time.Now().UnixNano())
+	s := openStore(t, shared, etcdstore.Options{Prefix: prefix})
+	cli := shared.Client(t)
 	res := mustApply(t, s, kv.Op{Kind: kv.OpPut, Bucket: "l", Key: "short", Value: []byte("v"), TTL: 2 * time.Second})
 	if e, err := s.Get(ctx, "l", "short", nil); err != nil || !e.ExpiresAt.Equal(res[0].ExpiresAt) {
 		t.Fatalf("Get before expiry = %+v, %v", e, err)
@@ -73,18 +81,13 @@ func TestLeaseReuse(t *testing.T) {
 	if _, err := s.Get(ctx, "l", "short", nil); !errors.Is(err, kv.ErrNotFound) {
 		t.Fatalf("Get at the expiry: %v, want kv.ErrNotFound", err)
 	}
-	// etcd itself drops the entry once its lease ends.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := cli.Get(ctx, "", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		resp, err := cli.Get(ctx, prefix+"b/l/short", clientv3.WithCountOnly())
 		if err != nil {
 			t.Fatal(err)
 		}
-		found := false
-		for _, k := range resp.Kvs {
-			found = found || bytes.HasSuffix(k.Key, []byte("/b/l/short"))
-		}
-		if !found {
+		if resp.Count == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -130,8 +133,9 @@ func TestExpiryProducesNoEvent(t *testing.T) {
 
 // TestCompactedHistory: a watch that resumes from a revision etcd
 // compacted away fails with kv.ErrHistoryGone, so the client lists again.
+// Not parallel: it compacts the shared cluster's history, which the
+// watches of parallel tests resume from.
 func TestCompactedHistory(t *testing.T) {
-	t.Parallel()
 	s := openStore(t, shared, etcdstore.Options{})
 	old := mustApply(t, s, put("c", "k", "1"))[0].Version
 	mustApply(t, s, put("c", "k", "2"))
@@ -286,6 +290,7 @@ func TestRestoreEndsWatchesOfOtherReplicas(t *testing.T) {
 // while Health stays nil; once a member is back, it is ready again and
 // every acknowledged write is there.
 func TestQuorumLoss(t *testing.T) {
+	t.Parallel() // on a cluster of its own
 	c := etcdtest.Start(t, 3)
 	s := openStore(t, c, etcdstore.Options{RequestTimeout: time.Second, DialTimeout: time.Second})
 	waitReady(t, s, true)
@@ -338,5 +343,61 @@ func waitReady(t *testing.T, s kv.Store, ready bool) {
 			t.Fatalf("Ready = %v after 30 s, want ready=%v", s.Ready(), ready)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestVersionsWithinATransaction: the writes of one Apply, one etcd
+// revision, get versions of their own in the order watchers see them,
+// so that a watch resumed from any of them (the API's Last-Event-ID)
+// misses nothing and repeats nothing; a delete among other writes is an
+// event with its own version too.
+func TestVersionsWithinATransaction(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, shared, etcdstore.Options{})
+	mustApply(t, s, put("v", "c", "0"))
+	res := mustApply(t, s, put("v", "a", "1"), put("v", "b", "2"), kv.Op{Kind: kv.OpDelete, Bucket: "v", Key: "c"})
+	if !(res[0].Version < res[1].Version && res[1].Version < res[2].Version) {
+		t.Fatalf("versions of one apply: %d, %d, %d; want growing", res[0].Version, res[1].Version, res[2].Version)
+	}
+	for i, key := range []string{"a", "b"} {
+		if e, err := s.Get(ctx, "v", key, nil); err != nil || e.Version != res[i].Version {
+			t.Fatalf("Get %s: version %d, %v; want %d", key, e.Version, err, res[i].Version)
+		}
+	}
+	if _, err := s.Get(ctx, "v", "c", nil); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("Get of the key deleted among other writes: %v", err)
+	}
+	page, err := s.List(ctx, "v", kv.ListOptions{Limit: 10})
+	if err != nil || len(page.Items) != 2 {
+		t.Fatalf("List: %+v, %v; want a and b", page.Items, err)
+	}
+	all := []kv.Event{
+		{Type: kv.EventPut, Key: "a", Version: res[0].Version},
+		{Type: kv.EventPut, Key: "b", Version: res[1].Version},
+		{Type: kv.EventDelete, Key: "c", Version: res[2].Version},
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var watches []kv.Watcher
+	for from := range all {
+		w, err := s.Watch(wctx, "v", kv.WatchOptions{Since: all[from].Version})
+		if err != nil {
+			t.Fatal(err)
+		}
+		watches = append(watches, w)
+	}
+	end := mustApply(t, s, put("v", "end", "x"))[0].Version
+	all = append(all, kv.Event{Type: kv.EventPut, Key: "end", Version: end})
+	for from, w := range watches {
+		for _, ev := range all[from+1:] {
+			select {
+			case got := <-w.Events():
+				if got.Type != ev.Type || got.Key != ev.Key || got.Version != ev.Version {
+					t.Fatalf("resumed after %d: event %+v, want %+v", all[from].Version, got, ev)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("resumed after %d: no event", all[from].Version)
+			}
+		}
 	}
 }

@@ -45,7 +45,7 @@ func (s *Store) Get(ctx context.Context, bucket, key string, reserve func(size i
 	if err != nil {
 		return kv.Entry{}, fmt.Errorf("get %s/%s: %w", bucket, key, err)
 	}
-	if e.expired(time.Now()) {
+	if e.absent(time.Now()) {
 		return kv.Entry{}, kv.ErrNotFound
 	}
 	if reserve != nil {
@@ -56,7 +56,7 @@ func (s *Store) Get(ctx context.Context, bucket, key string, reserve func(size i
 	return kv.Entry{
 		Value:       e.value,
 		ContentType: e.contentType,
-		Version:     versionOf(resp.Kvs[0].ModRevision),
+		Version:     versionOf(resp.Kvs[0].ModRevision, e.slot),
 		ExpiresAt:   e.expiresAt,
 	}, nil
 }
@@ -96,7 +96,7 @@ func (s *Store) List(ctx context.Context, bucket string, opts kv.ListOptions) (k
 			if err != nil {
 				return kv.ListPage{}, fmt.Errorf("list %s: key %q: %w", bucket, key, err)
 			}
-			if e.expired(now) {
+			if e.absent(now) {
 				continue
 			}
 			if len(page.Items)+len(page.Prefixes) == opts.Limit {
@@ -112,7 +112,7 @@ func (s *Store) List(ctx context.Context, bucket string, opts kv.ListOptions) (k
 				Key:         key,
 				Size:        int64(len(e.value)),
 				ContentType: e.contentType,
-				Version:     versionOf(item.ModRevision),
+				Version:     versionOf(item.ModRevision, e.slot),
 				ExpiresAt:   e.expiresAt,
 			})
 		}
@@ -144,8 +144,9 @@ func rollUp(key, prefix, delimiter string) (string, bool) {
 // "a"). It reads keys without values, a chunk at a time, and jumps past
 // the last bucket of each chunk, so a page costs about one range per
 // bucket at worst, whatever the buckets hold. A bucket whose entries all
-// expired is listed until their leases end (lease.go). start is "" or a
-// page's Next.
+// expired, or were deleted by transactions of several writes, is listed
+// until their leases end (lease.go; seconds for the tombstones of
+// deletes). start is "" or a page's Next.
 func (s *Store) Buckets(ctx context.Context, start string, limit int) (kv.BucketPage, error) {
 	if limit < 1 || limit > kv.MaxListLimit {
 		return kv.BucketPage{}, fmt.Errorf("%w: limit must be 1 to %d", kv.ErrInvalid, kv.MaxListLimit)

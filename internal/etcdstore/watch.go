@@ -46,12 +46,15 @@ func (s *Store) Watch(ctx context.Context, bucket string, opts kv.WatchOptions) 
 	}
 	start := resp.Header.Revision + 1
 	if opts.Since != 0 {
-		rev, final := revisionOf(opts.Since)
+		// From the revision of Since, whose writes after Since's slot
+		// forward skips to; from the next when Since is an overwritten
+		// op's version, which sorts before its transaction's writes.
+		rev, _, ok := revisionOf(opts.Since)
 		if len(resp.Kvs) > 0 && rev < resp.Kvs[0].ModRevision {
 			return nil, fmt.Errorf("%w: version %d is before the last restore", kv.ErrHistoryGone, opts.Since)
 		}
 		start = rev
-		if final {
+		if !ok {
 			start = rev + 1
 		}
 		if start <= resp.Header.Revision {
@@ -78,7 +81,7 @@ func (s *Store) Watch(ctx context.Context, bucket string, opts kv.WatchOptions) 
 		clientv3.WithRev(start), clientv3.WithPrevKV())
 	go func() {
 		defer wcancel()
-		err := s.forward(ctx, w, ch)
+		err := s.forward(ctx, w, ch, opts.Since)
 		s.mu.Lock()
 		delete(s.watchers, w)
 		s.mu.Unlock()
@@ -88,9 +91,9 @@ func (s *Store) Watch(ctx context.Context, bucket string, opts kv.WatchOptions) 
 	return w, nil
 }
 
-// forward delivers the events of ch to w until the watch ends, and says
-// why it ended.
-func (s *Store) forward(ctx context.Context, w *watcher, ch clientv3.WatchChan) error {
+// forward delivers the events of ch after version since to w until the
+// watch ends, and says why it ended.
+func (s *Store) forward(ctx context.Context, w *watcher, ch clientv3.WatchChan, since uint64) error {
 	slow := time.NewTimer(slowWatcher)
 	defer slow.Stop()
 	for {
@@ -121,7 +124,7 @@ func (s *Store) forward(ctx context.Context, w *watcher, ch clientv3.WatchChan) 
 			if err != nil {
 				return err
 			}
-			if !ok {
+			if !ok || e.Version <= since {
 				continue
 			}
 			select {
@@ -143,22 +146,27 @@ func (s *Store) forward(ctx context.Context, w *watcher, ch clientv3.WatchChan) 
 	}
 }
 
-// event turns an etcd event into gokv's; ok is false for an expiry.
+// event turns an etcd event into gokv's; ok is false for an expiry, and
+// for the end of a tombstone's lease. A tombstone is a delete; a plain
+// delete is the only write of its transaction, in slot 0.
 func (s *Store) event(ev *clientv3.Event, now time.Time) (_ kv.Event, ok bool, _ error) {
 	bucket, key, _ := s.keys.split(ev.Kv.Key)
-	e := kv.Event{Bucket: bucket, Key: key, Version: versionOf(ev.Kv.ModRevision)}
+	e := kv.Event{Bucket: bucket, Key: key, Type: kv.EventDelete, Version: versionOf(ev.Kv.ModRevision, 0)}
 	if ev.Type == mvccpb.DELETE {
 		if ev.PrevKv != nil {
-			if prev, err := decodeEntry(ev.PrevKv.Value); err == nil && prev.expired(now) {
+			if prev, err := decodeEntry(ev.PrevKv.Value); err == nil && prev.absent(now) {
 				return kv.Event{}, false, nil
 			}
 		}
-		e.Type = kv.EventDelete
 		return e, true, nil
 	}
 	entry, err := decodeEntry(ev.Kv.Value)
 	if err != nil {
 		return kv.Event{}, false, fmt.Errorf("watch %s/%s: %w", bucket, key, err)
+	}
+	e.Version = versionOf(ev.Kv.ModRevision, entry.slot)
+	if entry.tombstone {
+		return e, true, nil
 	}
 	e.Type = kv.EventPut
 	e.ContentType = entry.contentType
