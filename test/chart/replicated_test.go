@@ -108,9 +108,19 @@ func checkStorage(t *testing.T, w workload, gokv corev1.Container) {
 		}
 	}
 	for _, v := range w.template.Spec.Volumes {
-		if v.PersistentVolumeClaim != nil || v.EmptyDir != nil {
+		if v.PersistentVolumeClaim != nil {
 			t.Errorf("volume %s holds data in a stateless pod", v.Name)
 		}
+	}
+	// A restore spools its body in TMPDIR, and the root is read-only.
+	var tmp string
+	for _, m := range gokv.VolumeMounts {
+		if m.MountPath == "/tmp" {
+			tmp = m.Name
+		}
+	}
+	if !slices.ContainsFunc(w.template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == tmp && v.EmptyDir != nil }) {
+		t.Errorf("no writable emptyDir at /tmp for the restore spool: mounts %+v", gokv.VolumeMounts)
 	}
 }
 
@@ -145,8 +155,8 @@ func TestReplicatedMode(t *testing.T) {
 	if w.deploy == nil || w.replicas != 3 {
 		t.Fatalf("%s of %d replicas, want a Deployment of 3", w.kind, w.replicas)
 	}
-	if len(w.template.Spec.Containers[0].VolumeMounts) != 0 {
-		t.Errorf("the stateless pod mounts %+v", w.template.Spec.Containers[0].VolumeMounts)
+	if mounts := w.template.Spec.Containers[0].VolumeMounts; len(mounts) != 1 || mounts[0].MountPath != "/tmp" {
+		t.Errorf("the stateless pod mounts %+v, want only its temporary directory", mounts)
 	}
 	for _, pvc := range each[*corev1.PersistentVolumeClaim](rel) {
 		t.Errorf("PersistentVolumeClaim %s rendered for stateless gokv", pvc.Name)

@@ -106,8 +106,12 @@ spec:
       volumeMounts:
         - name: data
           mountPath: /data
-      {{- else if or .Values.etcd.tls.existingSecret .Values.etcd.auth.existingSecret }}
+      {{- else }}
       volumeMounts:
+        # The root filesystem is read-only; a restore spools its body in
+        # the temporary directory before it loads it.
+        - name: tmp
+          mountPath: /tmp
         {{- if .Values.etcd.tls.existingSecret }}
         - name: etcd-tls
           mountPath: {{ include "gokv.etcdTLSDir" . }}
@@ -171,8 +175,10 @@ spec:
     - name: data
       emptyDir: {}
   {{- end }}
-  {{- else if or .Values.etcd.tls.existingSecret .Values.etcd.auth.existingSecret }}
+  {{- else }}
   volumes:
+    - name: tmp
+      emptyDir: {}
     {{- with .Values.etcd.tls.existingSecret }}
     - name: etcd-tls
       secret:
