@@ -29,6 +29,7 @@ if [[ -z ${GOKV_E2E_KUBECONFIG:-} ]]; then
   eval "$("$GOKV_HACK_DIR/image-env.sh")"
   export GOKV_E2E_IMAGE=${GOKV_E2E_IMAGE:-gokv:e2e}
   export GOKV_E2E_NODE_IMAGE=${GOKV_E2E_NODE_IMAGE:-$NODE_IMAGE}
+  export GOKV_E2E_ETCD_IMAGE=${GOKV_E2E_ETCD_IMAGE:-$ETCD_IMAGE}
   log "phase: build $GOKV_E2E_IMAGE"
   GO_IMAGE=$GO_IMAGE BASE_IMAGE=$BASE_IMAGE "$GOKV_HACK_DIR/image.sh" "$GOKV_E2E_IMAGE"
 fi

@@ -6,6 +6,8 @@
 #   NODE_IMAGE   kind node image; empty means kind's own default
 #   GO_IMAGE     Dockerfile builder image; empty means the Dockerfile default
 #   BASE_IMAGE   Dockerfile runtime base; empty means the Dockerfile default
+#   ETCD_IMAGE   image to load as the chart's bundled etcd image; empty: the
+#                cluster pulls the chart's default
 # With a registry they are all empty: stock kind, golang:alpine, distroless.
 # Without one (GOKV_OFFLINE=1, or auto-detected when the distroless base can
 # neither be found nor pulled) they are the local stand-ins that
@@ -33,9 +35,9 @@ if [[ $offline == auto ]]; then
   fi
 fi
 
-node=${NODE_IMAGE:-} go_image=${GO_IMAGE:-} base=${BASE_IMAGE:-}
+node=${NODE_IMAGE:-} go_image=${GO_IMAGE:-} base=${BASE_IMAGE:-} etcd=${ETCD_IMAGE:-}
 if [[ $offline == 1 || $offline == true ]]; then
   eval "$("$GOKV_HACK_DIR/offline-images.sh")"
-  node=${node:-$NODE_IMAGE} go_image=${go_image:-$GO_IMAGE} base=${base:-$BASE_IMAGE}
+  node=${node:-$NODE_IMAGE} go_image=${go_image:-$GO_IMAGE} base=${base:-$BASE_IMAGE} etcd=${etcd:-$ETCD_IMAGE}
 fi
-printf 'NODE_IMAGE=%q\nGO_IMAGE=%q\nBASE_IMAGE=%q\n' "$node" "$go_image" "$base"
+printf 'NODE_IMAGE=%q\nGO_IMAGE=%q\nBASE_IMAGE=%q\nETCD_IMAGE=%q\n' "$node" "$go_image" "$base" "$etcd"

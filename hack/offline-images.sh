@@ -8,6 +8,7 @@
 #   NODE_IMAGE=<kind node image, Kubernetes v1.34.4, for k8s/kind-config.yaml>
 #   GO_IMAGE=<Go builder image, stands in for golang:1.26-alpine>
 #   BASE_IMAGE=<runtime base, stands in for gcr.io/distroless/static-debian12:nonroot>
+#   ETCD_IMAGE=<etcd from its Go module, stands in for the chart's gcr.io/etcd-development/etcd>
 # so that `eval "$(hack/offline-images.sh)"` sets them. Needs a running Docker
 # engine (hack/docker-up.sh). Measured on 2 cores: cold (empty Go and gokv
 # caches) 15 min, mostly Go builds of Kubernetes, CoreDNS, etcd...; warm 6 s,
@@ -25,8 +26,10 @@ log "phase: runtime base image"
 base_image=$("$off/base-image.sh")
 log "phase: check both with a project-shaped Dockerfile"
 "$off/probe-image.sh" "$go_image" "$base_image" >/dev/null
+log "phase: etcd image for the chart's bundled etcd"
+etcd_image=$("$off/etcd-image.sh" "$base_image")
 log "phase: kind node image (Go builds, component images, node image)"
 node_image=$("$off/node-image.sh")
 log "done"
 
-printf 'NODE_IMAGE=%s\nGO_IMAGE=%s\nBASE_IMAGE=%s\n' "$node_image" "$go_image" "$base_image"
+printf 'NODE_IMAGE=%s\nGO_IMAGE=%s\nBASE_IMAGE=%s\nETCD_IMAGE=%s\n' "$node_image" "$go_image" "$base_image" "$etcd_image"

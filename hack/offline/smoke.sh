@@ -47,7 +47,7 @@ cleanup() {
 trap cleanup EXIT
 
 if [[ -z ${NODE_IMAGE:-} || -z ${GO_IMAGE:-} || -z ${BASE_IMAGE:-} ]]; then
-  eval "$("$GOKV_HACK_DIR/offline-images.sh" | tail -n 3)"
+  eval "$("$GOKV_HACK_DIR/offline-images.sh" | tail -n 4)"
 fi
 kind=$("$GOKV_HACK_DIR/gotool.sh" kind)
 kubectl=$("$GOKV_HACK_DIR/gotool.sh" kubectl)

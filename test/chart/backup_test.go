@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -46,9 +45,9 @@ func backupMount(t *testing.T, owner string, pod corev1.PodSpec, c corev1.Contai
 // same secret by reference, no token anywhere), one run at a time, into
 // a claim of its own that is not the StatefulSet's and that outlives the
 // release; the restore Job reads the same claim, once, after install.
-func checkBackup(t *testing.T, rel release, sts *appsv1.StatefulSet, secretRef *corev1.SecretKeySelector) {
+func checkBackup(t *testing.T, rel release, w workload, secretRef *corev1.SecretKeySelector) {
 	t.Helper()
-	image := sts.Spec.Template.Spec.Containers[0].Image
+	image := w.image()
 	crons := each[*batchv1.CronJob](rel)
 	restores := jobsOf(rel, "restore")
 	if len(crons) == 0 && len(restores) == 0 {
@@ -123,7 +122,7 @@ func checkBackup(t *testing.T, rel release, sts *appsv1.StatefulSet, secretRef *
 		if claim != claims[0] {
 			t.Errorf("backup and restore use claims %q, want one", claims)
 		}
-		for _, tmpl := range sts.Spec.VolumeClaimTemplates {
+		for _, tmpl := range w.claims {
 			if strings.HasPrefix(claim, tmpl.Name+"-") {
 				t.Errorf("backups go to %s, the StatefulSet's own claim", claim)
 			}

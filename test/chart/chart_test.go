@@ -52,66 +52,80 @@ func TestEveryScenario(t *testing.T) {
 		t.Run(name(scenario), func(t *testing.T) {
 			values := valuesFile(t, scenario)
 			rel := mustRender(t, values)
-			sts := only[*appsv1.StatefulSet](t, rel)
-			pod := sts.Spec.Template.Spec
+			w := gokvWorkload(t, rel)
+			pod := w.template.Spec
 
-			checkStableSelector(t, sts)
-			checkPodSecurity(t, "StatefulSet", pod)
+			checkStableSelector(t, w)
+			checkPodSecurity(t, w.kind, pod)
 			gokv := container(t, pod, "gokv")
 			checkSecretOnlyByRef(t, "gokv", gokv)
-			checkDataVolume(t, sts, gokv)
+			checkStorage(t, w, gokv)
 			checkProbes(t, gokv)
 			checkShutdownBudget(t, pod, gokv)
 			if got := env(gokv, "GIN_MODE"); got != "release" {
 				t.Errorf("GIN_MODE = %q, want release", got)
 			}
-			if *sts.Spec.Replicas != 1 {
-				t.Errorf("replicas = %d, want 1", *sts.Spec.Replicas)
+			if want := replicasWanted(values); w.replicas != want {
+				t.Errorf("replicas = %d, want %d", w.replicas, want)
+			}
+			for _, etcd := range etcdStatefulSets(rel) {
+				checkPodSecurity(t, "etcd StatefulSet", etcd.Spec.Template.Spec)
 			}
 
 			secretRef := gokv.Env[envIndex(gokv, "JWT_SECRET")].ValueFrom.SecretKeyRef
 			checkSecretObject(t, rel, secretRef)
-			checkServices(t, rel, sts)
+			checkServices(t, rel, w)
 			checkMetricsPort(t, rel, gokv)
 			checkServiceAccount(t, rel, pod)
 
 			if jobs := jobsOf(rel, "jwt-gen"); len(jobs) > 0 {
-				checkJob(t, jobs, sts, secretRef)
+				checkJob(t, jobs, w.image(), secretRef)
 			}
-			checkBackup(t, rel, sts, secretRef)
+			checkBackup(t, rel, w, secretRef)
 			testPod := only[*corev1.Pod](t, rel)
-			checkTestPod(t, testPod, sts, secretRef)
+			checkTestPod(t, testPod, w.image(), secretRef)
 		})
 	}
 }
 
-// checkStableSelector: fields of a StatefulSet that can never change must
-// hold only labels that never change, or `helm upgrade` to a new chart or
-// app version fails.
-func checkStableSelector(t *testing.T, sts *appsv1.StatefulSet) {
+// checkStableSelector: fields of a StatefulSet or Deployment that can
+// never change must hold only labels that never change, or `helm upgrade`
+// to a new chart or app version fails. Both roll on upgrade.
+func checkStableSelector(t *testing.T, w workload) {
 	t.Helper()
 	want := map[string]string{
 		"app.kubernetes.io/name":     "gokv",
 		"app.kubernetes.io/instance": releaseName,
 	}
-	if got := sts.Spec.Selector.MatchLabels; !maps.Equal(got, want) {
+	if got := w.selector; !maps.Equal(got, want) {
 		t.Errorf("selector = %v, want exactly %v", got, want)
 	}
-	for _, claim := range sts.Spec.VolumeClaimTemplates {
+	for _, claim := range w.claims {
 		if !maps.Equal(claim.Labels, want) {
 			t.Errorf("volumeClaimTemplate %s labels = %v, want exactly %v", claim.Name, claim.Labels, want)
 		}
 	}
 	for k, v := range want {
-		if sts.Spec.Template.Labels[k] != v {
+		if w.template.Labels[k] != v {
 			t.Errorf("pod template lacks selector label %s=%s", k, v)
 		}
 	}
-	if sts.Spec.UpdateStrategy.Type != appsv1.RollingUpdateStatefulSetStrategyType {
-		t.Errorf("updateStrategy = %q, want RollingUpdate", sts.Spec.UpdateStrategy.Type)
-	}
-	if sts.Spec.PodManagementPolicy != appsv1.OrderedReadyPodManagement {
-		t.Errorf("podManagementPolicy = %q, want OrderedReady", sts.Spec.PodManagementPolicy)
+	switch {
+	case w.sts != nil:
+		if w.sts.Spec.UpdateStrategy.Type != appsv1.RollingUpdateStatefulSetStrategyType {
+			t.Errorf("updateStrategy = %q, want RollingUpdate", w.sts.Spec.UpdateStrategy.Type)
+		}
+		if w.sts.Spec.PodManagementPolicy != appsv1.OrderedReadyPodManagement {
+			t.Errorf("podManagementPolicy = %q, want OrderedReady", w.sts.Spec.PodManagementPolicy)
+		}
+	case w.deploy != nil:
+		// A replacement is ready before an old pod goes: never fewer
+		// ready replicas than asked for.
+		s := w.deploy.Spec.Strategy
+		if s.Type != appsv1.RollingUpdateDeploymentStrategyType || s.RollingUpdate == nil ||
+			s.RollingUpdate.MaxUnavailable == nil || s.RollingUpdate.MaxUnavailable.IntValue() != 0 {
+			t.Errorf("strategy = %+v, want RollingUpdate with maxUnavailable 0", s)
+		}
 	}
 }
 
@@ -183,7 +197,7 @@ func checkSecretOnlyByRef(t *testing.T, owner string, c corev1.Container) {
 
 // checkDataVolume: DB_PATH is where the data volume is mounted, and the
 // volume is the PVC template, or an emptyDir when persistence is off.
-func checkDataVolume(t *testing.T, sts *appsv1.StatefulSet, c corev1.Container) {
+func checkDataVolume(t *testing.T, w workload, c corev1.Container) {
 	t.Helper()
 	dbPath := env(c, "DB_PATH")
 	var mounted string
@@ -196,10 +210,10 @@ func checkDataVolume(t *testing.T, sts *appsv1.StatefulSet, c corev1.Container) 
 		t.Fatalf("nothing is mounted at DB_PATH=%q: %+v", dbPath, c.VolumeMounts)
 	}
 	var fromClaim, fromEmptyDir bool
-	for _, claim := range sts.Spec.VolumeClaimTemplates {
+	for _, claim := range w.claims {
 		fromClaim = fromClaim || claim.Name == mounted
 	}
-	for _, v := range sts.Spec.Template.Spec.Volumes {
+	for _, v := range w.template.Spec.Volumes {
 		fromEmptyDir = fromEmptyDir || v.Name == mounted && v.EmptyDir != nil
 	}
 	if fromClaim == fromEmptyDir {
@@ -273,28 +287,36 @@ func checkSecretObject(t *testing.T, rel release, ref *corev1.SecretKeySelector)
 	}
 }
 
-// checkServices: the client Service and the headless governing Service
-// both select the pod and target its http port.
-func checkServices(t *testing.T, rel release, sts *appsv1.StatefulSet) {
+// checkServices: the client Service, and with the StatefulSet its
+// headless governing Service, select the pod and target its http port.
+// The bundled etcd's Services are checked in TestBundledEtcd.
+func checkServices(t *testing.T, rel release, w workload) {
 	t.Helper()
 	var headless bool
-	for _, svc := range each[*corev1.Service](rel) {
-		if !maps.Equal(svc.Spec.Selector, sts.Spec.Selector.MatchLabels) {
-			t.Errorf("Service %s selects %v, the pod is %v", svc.Name, svc.Spec.Selector, sts.Spec.Selector.MatchLabels)
+	services := gokvServices(rel)
+	for _, svc := range services {
+		if !maps.Equal(svc.Spec.Selector, w.selector) {
+			t.Errorf("Service %s selects %v, the pod is %v", svc.Name, svc.Spec.Selector, w.selector)
 		}
 		for _, p := range svc.Spec.Ports {
 			if p.TargetPort.String() != p.Name || p.Name != "http" && p.Name != "metrics" {
 				t.Errorf("Service %s port %s targets port %s, want http or metrics, by its own name", svc.Name, p.Name, p.TargetPort.String())
 			}
 		}
-		if svc.Name == sts.Spec.ServiceName {
+		if w.sts != nil && svc.Name == w.sts.Spec.ServiceName {
 			headless = svc.Spec.ClusterIP == corev1.ClusterIPNone
 		}
 	}
-	if !headless {
-		t.Errorf("no headless Service named %q for the StatefulSet", sts.Spec.ServiceName)
+	if w.sts == nil {
+		if len(services) != 1 || services[0].Spec.ClusterIP == corev1.ClusterIPNone {
+			t.Errorf("%d Services for the Deployment, want one client Service", len(services))
+		}
+		return
 	}
-	if n := len(each[*corev1.Service](rel)); n != 2 {
+	if !headless {
+		t.Errorf("no headless Service named %q for the StatefulSet", w.sts.Spec.ServiceName)
+	}
+	if n := len(services); n != 2 {
 		t.Errorf("%d Services, want a client one and a headless one", n)
 	}
 }
@@ -345,7 +367,7 @@ func checkServiceAccount(t *testing.T, rel release, pod corev1.PodSpec) {
 
 // checkJob: the jwt-gen Job runs jwt-gen from the gokv image, takes the
 // same secret by reference, and cleans itself up.
-func checkJob(t *testing.T, jobs []*batchv1.Job, sts *appsv1.StatefulSet, secretRef *corev1.SecretKeySelector) {
+func checkJob(t *testing.T, jobs []*batchv1.Job, image string, secretRef *corev1.SecretKeySelector) {
 	t.Helper()
 	if len(jobs) != 1 {
 		t.Fatalf("%d Jobs, want 1", len(jobs))
@@ -364,8 +386,8 @@ func checkJob(t *testing.T, jobs []*batchv1.Job, sts *appsv1.StatefulSet, secret
 	if got := c.Env[envIndex(c, "JWT_SECRET")].ValueFrom.SecretKeyRef; *got != *secretRef {
 		t.Errorf("the Job reads %+v, the server %+v", got, secretRef)
 	}
-	if c.Image != sts.Spec.Template.Spec.Containers[0].Image {
-		t.Errorf("the Job runs %s, the server %s", c.Image, sts.Spec.Template.Spec.Containers[0].Image)
+	if c.Image != image {
+		t.Errorf("the Job runs %s, the server %s", c.Image, image)
 	}
 	if !reflect.DeepEqual(c.Command, []string{"/jwt-gen"}) || !strings.HasPrefix(strings.Join(c.Args, " "), "--expires-in=") {
 		t.Errorf("the Job runs %q %q, want /jwt-gen --expires-in=...", c.Command, c.Args)
@@ -377,7 +399,7 @@ func checkJob(t *testing.T, jobs []*batchv1.Job, sts *appsv1.StatefulSet, secret
 
 // checkTestPod: `helm test` runs `gokv check` from the chart's own image
 // against the Service, with the same secret.
-func checkTestPod(t *testing.T, pod *corev1.Pod, sts *appsv1.StatefulSet, secretRef *corev1.SecretKeySelector) {
+func checkTestPod(t *testing.T, pod *corev1.Pod, image string, secretRef *corev1.SecretKeySelector) {
 	t.Helper()
 	if pod.Annotations["helm.sh/hook"] != "test" {
 		t.Errorf("test pod %s is not a test hook", pod.Name)
@@ -388,8 +410,8 @@ func checkTestPod(t *testing.T, pod *corev1.Pod, sts *appsv1.StatefulSet, secret
 	if got := c.Env[envIndex(c, "JWT_SECRET")].ValueFrom.SecretKeyRef; *got != *secretRef {
 		t.Errorf("the test pod reads %+v, the server %+v", got, secretRef)
 	}
-	if c.Image != sts.Spec.Template.Spec.Containers[0].Image {
-		t.Errorf("the test pod runs %s, not the chart's image %s", c.Image, sts.Spec.Template.Spec.Containers[0].Image)
+	if c.Image != image {
+		t.Errorf("the test pod runs %s, not the chart's image %s", c.Image, image)
 	}
 	if !reflect.DeepEqual(c.Command, []string{"/gokv", "check"}) {
 		t.Errorf("the test pod runs %q, want /gokv check", c.Command)

@@ -103,42 +103,51 @@ func (f *forward) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-
-	transport, upgrader, err := spdy.RoundTripperFor(env.restConfig)
+	url, stop, err := forwardPod(ctx, f.namespace, pod.Name, port)
 	if err != nil {
 		return err
 	}
+	f.mu.Lock()
+	f.url = url
+	f.pod = pod.Name
+	f.stop = stop
+	f.mu.Unlock()
+	step(f.t, "port-forward svc/%s -> pod %s:%d on %s", f.service, pod.Name, port, f.url)
+	return nil
+}
+
+// forwardPod forwards a free loopback port to port of the pod, as
+// `kubectl port-forward pod/NAME :PORT` does, until stop is closed.
+func forwardPod(ctx context.Context, ns, pod string, port int) (url string, stop chan struct{}, err error) {
+	transport, upgrader, err := spdy.RoundTripperFor(env.restConfig)
+	if err != nil {
+		return "", nil, err
+	}
 	req := env.client.CoreV1().RESTClient().Post().Resource("pods").
-		Namespace(f.namespace).Name(pod.Name).SubResource("portforward")
+		Namespace(ns).Name(pod).SubResource("portforward")
 	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, req.URL())
 	stop, ready := make(chan struct{}), make(chan struct{})
 	pf, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{fmt.Sprintf("0:%d", port)},
 		stop, ready, io.Discard, io.Discard)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	failed := make(chan error, 1)
 	go func() { failed <- pf.ForwardPorts() }()
 	select {
 	case <-ready:
 	case err := <-failed:
-		return fmt.Errorf("forward to pod %s: %w", pod.Name, err)
+		return "", nil, fmt.Errorf("forward to pod %s: %w", pod, err)
 	case <-ctx.Done():
 		close(stop)
-		return ctx.Err()
+		return "", nil, ctx.Err()
 	}
 	ports, err := pf.GetPorts()
 	if err != nil {
 		close(stop)
-		return err
+		return "", nil, err
 	}
-	f.mu.Lock()
-	f.url = fmt.Sprintf("http://127.0.0.1:%d", ports[0].Local)
-	f.pod = pod.Name
-	f.stop = stop
-	f.mu.Unlock()
-	step(f.t, "port-forward svc/%s -> pod %s:%d on %s", f.service, pod.Name, port, f.url)
-	return nil
+	return fmt.Sprintf("http://127.0.0.1:%d", ports[0].Local), stop, nil
 }
 
 // targetPort resolves the (named) target port of the Service's port named

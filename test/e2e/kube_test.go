@@ -236,6 +236,11 @@ func describeAll(ctx context.Context, w io.Writer, ns string) {
 			targets = append(targets, target{schema.GroupKind{Group: "apps", Kind: "StatefulSet"}, o.Name})
 		}
 	}
+	if l, err := env.client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, o := range l.Items {
+			targets = append(targets, target{schema.GroupKind{Group: "apps", Kind: "Deployment"}, o.Name})
+		}
+	}
 	if l, err := env.client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{}); err == nil {
 		for _, o := range l.Items {
 			targets = append(targets, target{schema.GroupKind{Group: "batch", Kind: "Job"}, o.Name})

@@ -10,6 +10,8 @@
 //	GOKV_E2E_IMAGE       image under test, in the local Docker engine (default gokv:e2e)
 //	GOKV_E2E_CLUSTER     kind cluster to use; created if missing (default gokv-e2e)
 //	GOKV_E2E_NODE_IMAGE  kind node image for a new cluster (default: kind's own)
+//	GOKV_E2E_ETCD_IMAGE  image in the local Docker engine to load as the chart's
+//	                     bundled etcd image (default: the cluster pulls it)
 //	GOKV_E2E_KEEP=1      keep a cluster this run created, for debugging
 //	GOKV_E2E_KUBECONFIG  use this cluster instead of kind; the chart's image must be pullable there
 package e2e
@@ -49,6 +51,9 @@ var env struct {
 	// under test is loaded under that name too, so tests install with
 	// unmodified defaults.
 	chartImage string
+	// chartEtcdImage is the bundled etcd's image in the chart's defaults;
+	// GOKV_E2E_ETCD_IMAGE, when set, is loaded under that name.
+	chartEtcdImage string
 	// jwtGen is a jwt-gen binary built from this repository.
 	jwtGen string
 	start  time.Time
@@ -86,7 +91,7 @@ func setup() (teardown func(), err error) {
 	}
 	undo = append(undo, func() { os.RemoveAll(tmp) })
 
-	if env.chartImage, err = chartImage(); err != nil {
+	if env.chartImage, env.chartEtcdImage, err = chartImages(); err != nil {
 		return teardown, err
 	}
 	env.jwtGen = filepath.Join(tmp, "jwt-gen")
@@ -154,6 +159,15 @@ func setup() (teardown func(), err error) {
 	if err := loadImage(image, imageID, env.chartImage); err != nil {
 		return teardown, err
 	}
+	if etcd := os.Getenv("GOKV_E2E_ETCD_IMAGE"); etcd != "" {
+		etcdID, err := localImageID(etcd)
+		if err != nil {
+			return teardown, err
+		}
+		if err := loadImage(etcd, etcdID, env.chartEtcdImage); err != nil {
+			return teardown, err
+		}
+	}
 	progress("cluster ready")
 	return teardown, connect()
 }
@@ -174,18 +188,26 @@ func connect() error {
 	return nil
 }
 
-// chartImage is repository:appVersion from the chart's defaults.
-func chartImage() (string, error) {
+// chartImages are gokv's repository:appVersion and the bundled etcd's
+// repository:tag from the chart's defaults.
+func chartImages() (gokv, etcd string, err error) {
 	c, err := loader.Load(filepath.Join(repoRoot, "charts", "gokv"))
 	if err != nil {
-		return "", fmt.Errorf("load chart: %w", err)
+		return "", "", fmt.Errorf("load chart: %w", err)
 	}
 	img, _ := c.Values["image"].(map[string]any)
 	repo, _ := img["repository"].(string)
 	if repo == "" {
-		return "", errors.New("the chart has no image.repository")
+		return "", "", errors.New("the chart has no image.repository")
 	}
-	return repo + ":" + c.Metadata.AppVersion, nil
+	etcdValues, _ := c.Values["etcd"].(map[string]any)
+	etcdImg, _ := etcdValues["image"].(map[string]any)
+	etcdRepo, _ := etcdImg["repository"].(string)
+	etcdTag, _ := etcdImg["tag"].(string)
+	if etcdRepo == "" || etcdTag == "" {
+		return "", "", errors.New("the chart has no etcd.image.repository and tag")
+	}
+	return repo + ":" + c.Metadata.AppVersion, etcdRepo + ":" + etcdTag, nil
 }
 
 func localImageID(image string) (string, error) {

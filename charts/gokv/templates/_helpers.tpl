@@ -155,3 +155,121 @@ the discovery document's jwks_uri.
 {{- printf "%s/openid/v1/jwks" (trimSuffix "/" .Values.auth.oidc.issuerURL) }}
 {{- end }}
 {{- end }}
+
+{{/*
+The bundled etcd's name: its StatefulSet, client Service and PDB; the
+peers' headless Service adds -headless, which must still fit in 63.
+*/}}
+{{- define "gokv.etcd.fullname" -}}
+{{- printf "%s-etcd" (include "gokv.fullname" . | trunc 49 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+Selector labels of the bundled etcd's pods: another name than gokv's, so
+that gokv's Service, PDB and NetworkPolicy never select an etcd member.
+*/}}
+{{- define "gokv.etcd.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "gokv.name" . }}-etcd
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Standard labels of the bundled etcd's objects.
+*/}}
+{{- define "gokv.etcd.labels" -}}
+helm.sh/chart: {{ include "gokv.chart" . }}
+{{ include "gokv.etcd.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.etcd.image.tag | quote }}
+app.kubernetes.io/component: etcd
+app.kubernetes.io/part-of: {{ include "gokv.name" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+The client URL of every bundled etcd member, comma-separated: gokv's etcd
+client balances over them and moves to another member when one goes,
+which one Service address would hide from it.
+*/}}
+{{- define "gokv.etcd.memberURLs" -}}
+{{- $name := include "gokv.etcd.fullname" . }}
+{{- $urls := list }}
+{{- range $i := until (int .Values.etcd.replicaCount) }}
+{{- $urls = append $urls (printf "http://%s-%d.%s-headless.%s.svc:2379" $name $i $name $.Release.Namespace) }}
+{{- end }}
+{{- join "," $urls }}
+{{- end }}
+
+{{/*
+--initial-cluster of the bundled etcd: every member by its pod name and
+peer URL, built from etcd.replicaCount.
+*/}}
+{{- define "gokv.etcd.initialCluster" -}}
+{{- $name := include "gokv.etcd.fullname" . }}
+{{- $members := list }}
+{{- range $i := until (int .Values.etcd.replicaCount) }}
+{{- $members = append $members (printf "%s-%d=http://%s-%d.%s-headless.%s.svc:2380" $name $i $name $i $name $.Release.Namespace) }}
+{{- end }}
+{{- join "," $members }}
+{{- end }}
+
+{{/*
+Where gokv finds the etcd client certificate and the etcd password.
+*/}}
+{{- define "gokv.etcdTLSDir" -}}
+/etc/gokv/etcd-tls
+{{- end }}
+{{- define "gokv.etcdAuthDir" -}}
+/etc/gokv/etcd-auth
+{{- end }}
+
+{{/*
+gokv's environment for storage.backend=etcd, after checking that the
+etcd values make one working configuration.
+*/}}
+{{- define "gokv.etcdEnv" -}}
+{{- if and .Values.etcd.enabled .Values.etcd.endpoints }}
+{{- fail "etcd.enabled (a bundled etcd) and etcd.endpoints (an external one) exclude each other: set one" }}
+{{- end }}
+{{- if not (or .Values.etcd.enabled .Values.etcd.endpoints) }}
+{{- fail "storage.backend=etcd needs an etcd: set etcd.endpoints to an external cluster's client URLs, or etcd.enabled=true for a bundled one" }}
+{{- end }}
+{{- if lt (int64 .Values.etcd.maxRequestBytes) (add (int64 .Values.config.maxValueBytes) 65536) }}
+{{- fail (printf "etcd.maxRequestBytes (%v) must exceed config.maxValueBytes (%v) by at least 65536: a write of the largest value, with its key and envelope, is one etcd request" (int64 .Values.etcd.maxRequestBytes) (int64 .Values.config.maxValueBytes)) }}
+{{- end }}
+{{- if and .Values.etcd.enabled (or .Values.etcd.tls.existingSecret .Values.etcd.auth.existingSecret) }}
+{{- fail "etcd.tls and etcd.auth are for an external etcd (etcd.endpoints); the bundled etcd serves plain HTTP inside the namespace (restrict it with networkPolicy.enabled)" }}
+{{- end -}}
+- name: STORAGE_BACKEND
+  value: etcd
+- name: ETCD_ENDPOINTS
+  value: {{ ternary (include "gokv.etcd.memberURLs" .) (join "," .Values.etcd.endpoints) .Values.etcd.enabled | quote }}
+- name: ETCD_PREFIX
+  value: {{ .Values.etcd.prefix | quote }}
+- name: ETCD_MAX_REQUEST_BYTES
+  value: {{ .Values.etcd.maxRequestBytes | int64 | quote }}
+{{- with .Values.etcd.dialTimeout }}
+- name: ETCD_DIAL_TIMEOUT
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.etcd.requestTimeout }}
+- name: ETCD_REQUEST_TIMEOUT
+  value: {{ . | quote }}
+{{- end }}
+{{- if .Values.etcd.tls.existingSecret }}
+- name: ETCD_CA_FILE
+  value: {{ include "gokv.etcdTLSDir" . }}/ca.crt
+- name: ETCD_CERT_FILE
+  value: {{ include "gokv.etcdTLSDir" . }}/tls.crt
+- name: ETCD_KEY_FILE
+  value: {{ include "gokv.etcdTLSDir" . }}/tls.key
+{{- end }}
+{{- with .Values.etcd.auth.existingSecret }}
+- name: ETCD_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: username
+- name: ETCD_PASSWORD_FILE
+  value: {{ include "gokv.etcdAuthDir" $ }}/password
+{{- end }}
+{{- end }}
