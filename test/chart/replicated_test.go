@@ -74,10 +74,14 @@ func gokvServices(rel release) []*corev1.Service {
 	return all
 }
 
-// replicasWanted is the scenario's replicaCount, 1 by default.
+// replicasWanted is the scenario's replicaCount; by default 1 with
+// Badger and 3 with etcd.
 func replicasWanted(values map[string]any) int32 {
 	if n, ok := values["replicaCount"].(float64); ok {
 		return int32(n)
+	}
+	if storage, ok := values["storage"].(map[string]any); ok && storage["backend"] == "etcd" {
+		return 3
 	}
 	return 1
 }
@@ -197,7 +201,7 @@ func TestReplicatedMode(t *testing.T) {
 }
 
 // TestReplicaCountByBackend: more than one gokv pod only on etcd, with
-// the reason when refused.
+// the reason when refused; by default one on Badger, three on etcd.
 func TestReplicaCountByBackend(t *testing.T) {
 	c := loadChart(t)
 	_, err := render(c, map[string]any{"replicaCount": 3}, 1)
@@ -210,6 +214,15 @@ func TestReplicaCountByBackend(t *testing.T) {
 	}
 	if w := gokvWorkload(t, rel); w.replicas != 3 {
 		t.Errorf("replicas = %d, want 3", w.replicas)
+	}
+	// `--set storage.backend=etcd --set etcd.enabled=true` alone must
+	// survive losing a pod.
+	rel, err = render(c, etcdValues(nil), 1)
+	if err != nil {
+		t.Fatalf("etcd with the default replicaCount: %v", err)
+	}
+	if w := gokvWorkload(t, rel); w.replicas != 3 {
+		t.Errorf("replicas on etcd by default = %d, want 3", w.replicas)
 	}
 	rel, err = render(c, etcdValues(map[string]any{"replicaCount": 1}), 1)
 	if err != nil || !strings.Contains(rel.notes, "WARNING: replicaCount is 1") {

@@ -273,3 +273,16 @@ etcd values make one working configuration.
   value: {{ include "gokv.etcdAuthDir" $ }}/password
 {{- end }}
 {{- end }}
+
+{{/*
+The number of gokv pods: replicaCount, or when it is empty the mode's own
+default: the one pod Badger allows, or three stateless pods on etcd, so
+that losing one leaves two.
+*/}}
+{{- define "gokv.replicaCount" -}}
+{{- if kindIs "invalid" .Values.replicaCount }}
+{{- ternary 3 1 (eq .Values.storage.backend "etcd") }}
+{{- else }}
+{{- .Values.replicaCount }}
+{{- end }}
+{{- end }}
