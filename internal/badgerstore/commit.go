@@ -48,34 +48,14 @@ func newWriteOp(ops []kv.Op) (*writeOp, error) {
 	}
 	op := &writeOp{ops: ops, keys: make([][]byte, len(ops))}
 	for i, o := range ops {
-		k, err := encodeKey(o.Bucket, o.Key)
-		if err == nil {
-			err = validateOp(o)
-		}
-		if err != nil {
+		if err := kv.ValidateOp(o); err != nil {
 			return nil, &kv.OpError{Index: i, Err: err}
 		}
+		k := bucketKey(o.Bucket, o.Key)
 		op.keys[i] = k
 		op.size += len(k) + len(o.Value) + len(o.ContentType)
 	}
 	return op, nil
-}
-
-func validateOp(o kv.Op) error {
-	switch o.Kind {
-	case kv.OpPut:
-		if o.TTL != 0 && (o.TTL < kv.MinTTL || o.TTL > kv.MaxTTL) {
-			return fmt.Errorf("%w: ttl %s is outside %s to %s", kv.ErrInvalid, o.TTL, kv.MinTTL, kv.MaxTTL)
-		}
-		return kv.ValidateContentType(o.ContentType)
-	case kv.OpDelete, kv.OpCheck:
-		if len(o.Value) > 0 || o.ContentType != "" || o.TTL != 0 {
-			return fmt.Errorf("%w: only a put has a value, content type or ttl", kv.ErrInvalid)
-		}
-		return nil
-	default:
-		return fmt.Errorf("%w: unknown op kind %d", kv.ErrInvalid, o.Kind)
-	}
 }
 
 // onlyRemoves reports whether op writes no new data, which a full disk

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -38,7 +37,7 @@ func (s *Store) List(ctx context.Context, bucket string, opts kv.ListOptions) (k
 			}
 			item := it.Item()
 			key := string(item.Key()[len(base):])
-			if p, ok := rollUp(key, opts.Prefix, opts.Delimiter); ok {
+			if p, ok := kv.RollUp(key, opts.Prefix, opts.Delimiter); ok {
 				page.Prefixes = append(page.Prefixes, p)
 				// Skip the rest of the rolled-up keys.
 				it.Seek(append(bytes.Clone(base), kv.PrefixEnd(p)...))
@@ -57,19 +56,6 @@ func (s *Store) List(ctx context.Context, bucket string, opts kv.ListOptions) (k
 		return kv.ListPage{}, err
 	}
 	return page, nil
-}
-
-// rollUp returns the prefix key is rolled up into: everything up to and
-// including the first delimiter after prefix.
-func rollUp(key, prefix, delimiter string) (string, bool) {
-	if delimiter == "" {
-		return "", false
-	}
-	i := strings.Index(key[len(prefix):], delimiter)
-	if i < 0 {
-		return "", false
-	}
-	return key[:len(prefix)+i+len(delimiter)], true
 }
 
 func listItem(item *badger.Item, key string) (kv.Item, error) {

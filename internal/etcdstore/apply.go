@@ -77,7 +77,7 @@ func (s *Store) Apply(ctx context.Context, ops []kv.Op) ([]kv.Result, error) {
 	var order []*keyPlan // keys in the order of their first op
 	keyOf := make([]*keyPlan, len(ops))
 	for i, o := range ops {
-		if err := validateOp(o); err != nil {
+		if err := kv.ValidateOp(o); err != nil {
 			return nil, &kv.OpError{Index: i, Err: err}
 		}
 		k := s.keys.key(o.Bucket, o.Key)
@@ -104,30 +104,6 @@ func (s *Store) Apply(ctx context.Context, ops []kv.Op) ([]kv.Result, error) {
 		if attempt == maxApplyAttempts {
 			return nil, fmt.Errorf("%w: apply lost %d races in a row with other writes of its keys", kv.ErrUnavailable, attempt)
 		}
-	}
-}
-
-// validateOp checks an op as Badger does, names first.
-func validateOp(o kv.Op) error {
-	if err := kv.ValidateBucket(o.Bucket); err != nil {
-		return err
-	}
-	if err := kv.ValidateKey(o.Key); err != nil {
-		return err
-	}
-	switch o.Kind {
-	case kv.OpPut:
-		if o.TTL != 0 && (o.TTL < kv.MinTTL || o.TTL > kv.MaxTTL) {
-			return fmt.Errorf("%w: ttl %s is outside %s to %s", kv.ErrInvalid, o.TTL, kv.MinTTL, kv.MaxTTL)
-		}
-		return kv.ValidateContentType(o.ContentType)
-	case kv.OpDelete, kv.OpCheck:
-		if len(o.Value) > 0 || o.ContentType != "" || o.TTL != 0 {
-			return fmt.Errorf("%w: only a put has a value, content type or ttl", kv.ErrInvalid)
-		}
-		return nil
-	default:
-		return fmt.Errorf("%w: unknown op kind %d", kv.ErrInvalid, o.Kind)
 	}
 }
 

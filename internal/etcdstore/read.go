@@ -3,7 +3,6 @@ package etcdstore
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -103,7 +102,7 @@ func (s *Store) List(ctx context.Context, bucket string, opts kv.ListOptions) (k
 				page.Next = key
 				return page, nil
 			}
-			if p, ok := rollUp(key, opts.Prefix, opts.Delimiter); ok {
+			if p, ok := kv.RollUp(key, opts.Prefix, opts.Delimiter); ok {
 				page.Prefixes = append(page.Prefixes, p)
 				skipTo = kv.PrefixEnd(p)
 				continue
@@ -124,19 +123,6 @@ func (s *Store) List(ctx context.Context, bucket string, opts kv.ListOptions) (k
 			from = base + skipTo
 		}
 	}
-}
-
-// rollUp returns the prefix key is rolled up into: everything up to and
-// including the first delimiter after prefix.
-func rollUp(key, prefix, delimiter string) (string, bool) {
-	if delimiter == "" {
-		return "", false
-	}
-	i := strings.Index(key[len(prefix):], delimiter)
-	if i < 0 {
-		return "", false
-	}
-	return key[:len(prefix)+i+len(delimiter)], true
 }
 
 // Buckets returns one page of the names of buckets that hold a key; see
