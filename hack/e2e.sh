@@ -38,7 +38,7 @@ mkdir -p "${GOKV_E2E_ARTIFACTS:=$GOKV_CACHE_DIR/e2e-artifacts}"
 export GOKV_E2E_ARTIFACTS
 log "phase: go test -tags e2e ./e2e (failure dumps go to $GOKV_E2E_ARTIFACTS)"
 status=0
-(cd test && go test -tags e2e -count=1 -v -timeout 60m ./e2e/ "$@") || status=$?
+(cd test && go test -tags e2e -count=1 -v -timeout 60m -parallel 4 ./e2e/ "$@") || status=$?
 
 if [[ -z ${GOKV_E2E_KUBECONFIG:-} ]]; then
   "$GOKV_HACK_DIR/offline/cleanup-cgroups.sh" || true

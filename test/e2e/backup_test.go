@@ -17,6 +17,7 @@ import (
 // a reinstall with the restore Job brings every key back from the backup
 // claim, which outlived the release.
 func TestBackupAndDisasterRecovery(t *testing.T) {
+	t.Parallel()
 	backupOn := map[string]any{"backup": map[string]any{"enabled": true}}
 	d := deploy(t, "backup", backupOn)
 	written := writeKeys(t, d.api, "dr", 200)

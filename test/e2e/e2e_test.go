@@ -141,6 +141,7 @@ func readKeys(t *testing.T, api kv, bucket string, want map[string]string) {
 // 1. helm install with default values becomes Ready: StatefulSet ready,
 // PVC bound through the default StorageClass, probes passing.
 func TestInstallWithDefaults(t *testing.T) {
+	t.Parallel()
 	d := deploy(t, "install", nil)
 	ctx := context.Background()
 
@@ -204,6 +205,7 @@ func isDefaultClass(sc storagev1.StorageClass) bool {
 // Metrics, scraped through a port-forward to the Service's metrics port
 // without a token, count those requests and refusals.
 func TestTokensThroughPortForward(t *testing.T) {
+	t.Parallel()
 	d := deploy(t, "tokens", nil)
 	metrics := forwardServicePort(t, d.ns, releaseName, "metrics")
 	series := []string{
@@ -248,6 +250,7 @@ func TestTokensThroughPortForward(t *testing.T) {
 
 // 3. 1,000 keys survive the deletion of pod gokv-0.
 func TestDataSurvivesPodDeletion(t *testing.T) {
+	t.Parallel()
 	d := deploy(t, "persist", nil)
 	written := writeKeys(t, d.api, "persist", 1000)
 
@@ -394,6 +397,7 @@ func (f *forward) reconnectFrom(ctx context.Context, seen string) {
 // 5. helm upgrade with changed values and helm rollback succeed, the
 // jwt-gen Job is replaced per revision, and the data and the secret stay.
 func TestUpgradeAndRollback(t *testing.T) {
+	t.Parallel()
 	d := deploy(t, "upgrade", nil)
 	written := writeKeys(t, d.api, "upgrade", 50)
 	secret := secretValue(t, d.ns, releaseName, "jwt-secret")
@@ -472,6 +476,7 @@ func waitGone(t *testing.T, what string, get func(context.Context) error) {
 
 // 6. helm test passes, and fails when the deployment is broken.
 func TestHelmTest(t *testing.T) {
+	t.Parallel()
 	d := deploy(t, "helmtest", map[string]any{"jwtGen": map[string]any{"enabled": false}})
 	phases, err := d.helm.test()
 	if err != nil {
@@ -506,6 +511,7 @@ func TestHelmTest(t *testing.T) {
 // with a read-only root filesystem and no capabilities; JWT_SECRET reaches
 // the pod only through the Secret; existingSecret works.
 func TestSecurityAsDeployed(t *testing.T) {
+	t.Parallel()
 	d := deploy(t, "security", nil)
 	ctx := context.Background()
 	pod, err := env.client.CoreV1().Pods(d.ns).Get(ctx, "gokv-0", metav1.GetOptions{})
@@ -593,6 +599,7 @@ func TestSecurityAsDeployed(t *testing.T) {
 // 8. The plain manifests in k8s/, applied without Helm, give a working
 // gokv the same way.
 func TestPlainManifests(t *testing.T) {
+	t.Parallel()
 	ns := newNamespace(t, "manifests")
 	ctx := context.Background()
 	secret := "plain-manifests-secret-" + fmt.Sprint(time.Now().UnixNano())
@@ -621,6 +628,7 @@ func TestPlainManifests(t *testing.T) {
 // 9. helm uninstall removes everything but the PVC, and a reinstall over
 // the kept PVC sees the old data.
 func TestUninstallKeepsClaimForReinstall(t *testing.T) {
+	t.Parallel()
 	d := deploy(t, "reinstall", nil)
 	written := writeKeys(t, d.api, "reinstall", 100)
 	ctx := context.Background()
@@ -677,6 +685,7 @@ func TestUninstallKeepsClaimForReinstall(t *testing.T) {
 // admission, which know more than the chart tests' strict decoding, in a
 // namespace that enforces the "restricted" Pod Security Standard.
 func TestChartScenariosPassServerSideDryRun(t *testing.T) {
+	t.Parallel()
 	ns := newNamespace(t, "dryrun")
 	ctx := context.Background()
 	nsObj, err := env.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})

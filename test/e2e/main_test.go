@@ -5,6 +5,12 @@
 // curl. Run it with `make e2e`, which builds the image and picks the kind
 // node image for this machine (hack/e2e.sh).
 //
+// Every test works in namespaces of its own. Most call t.Parallel and run
+// side by side (hack/e2e.sh passes -parallel 4) once the others are done,
+// which keeps the suite's wall time in CI's budget. The three that count
+// failed requests while pods go away (a rollout, a secret rotation, the
+// replicated mode's faults) run alone, so a busy node cannot fail them.
+//
 // Settings, all from the environment:
 //
 //	GOKV_E2E_IMAGE       image under test, in the local Docker engine (default gokv:e2e)

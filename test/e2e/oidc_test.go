@@ -21,6 +21,7 @@ import (
 // gokvctl, gets 403 on another bucket, and 401 with a token for another
 // audience. No secret is copied to it.
 func TestServiceAccountTokens(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clientNS := newNamespace(t, "sa-client")
 	subject := "system:serviceaccount:" + clientNS + ":writer"
