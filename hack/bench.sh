@@ -269,7 +269,7 @@ disk_fsyncs() {
 
 if part sync; then
   disk=$(disk_fsyncs "$work")
-  printf '\n| SYNC_WRITES=true, %s connections | gokv req/s | ceiling req/s | ratio | target | gokv p50 / p99 ms | msyncs/s | writes per commit | gokv CPU |\n' "$concurrency"
+  printf '\n| SYNC_WRITES=true, %s connections | gokv req/s | ceiling req/s | ratio | target | gokv p50 / p99 ms | fsyncs/s | writes per fsync | gokv CPU |\n' "$concurrency"
   printf '|---|---:|---:|---:|---|---|---:|---:|---:|\n'
   for c in put-100 put-4096 mixed-100 mixed-4096; do
     workload=${c%-*}
@@ -284,12 +284,12 @@ if part sync; then
     printf '| %s %s B | %.0f | %.0f | %.2f | %s | %.2f / %.2f | %.0f | %.1f | %.0f%% |\n' \
       "$workload" "$size" "$g" "$k" "$(jq -n "$g / $k")" "$(verdict "$(jq -n "$g / $k")" ≥ 0.7)" \
       "$(field "gokv-gokv-bench-sync-$c" .latency_ms.p50)" "$(field "gokv-gokv-bench-sync-$c" .latency_ms.p99)" \
-      "$syncs" "$(jq -n "if $syncs > 0 then 2 * $writes / $syncs else 0 end")" \
+      "$syncs" "$(jq -n "if $syncs > 0 then $writes / $syncs else 0 end")" \
       "$(field "gokv-gokv-bench-sync-$c" .server_cpu_percent)"
   done
-  # Badger with SyncWrites msyncs the value log and the memtable's WAL
-  # once each per commit (db.go writeRequests, value.go write).
-  printf '\nThe disk: %.0f synchronous 4 KiB appends/s (dd oflag=dsync in %s). A commit is 2 msyncs (value log, memtable WAL).\n' "$disk" "$work"
+  # gokv syncs the memtable's log once per flush, and the value log
+  # before it when a value went there (internal/badgerstore/durable.go).
+  printf '\nThe disk: %.0f synchronous 4 KiB appends/s (dd oflag=dsync in %s). A flush is 1 fdatasync, 2 when values went to the value log.\n' "$disk" "$work"
 fi
 
 if part group; then

@@ -130,7 +130,9 @@ func (s *Store) Restore(ctx context.Context, replace bool, next func() (kv.Recor
 					return errors.Join(err, fmt.Errorf("drop a partial restore: %w", dropErr))
 				}
 			}
-			return err
+			// Reads see the restore (resume, deferred) only once it
+			// is on disk, and so does the caller.
+			return errors.Join(err, s.writes.syncWritten())
 		})
 	})
 	if err != nil {

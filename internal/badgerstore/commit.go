@@ -36,6 +36,7 @@ type writeOp struct {
 	keys [][]byte // ops[i]'s Badger key
 	size int      // bytes of keys and values, for the batch bound
 
+	taken   bool // out of the queue, in a batch; guarded by committer.mu
 	results []kv.Result
 	err     error // this op's own failure (an *kv.OpError) or the batch's
 	done    chan struct{}
@@ -75,6 +76,10 @@ type committer struct {
 	space *spaceGuard // nil: no free-space check
 	fence *fence      // the store's; a panic in commit fences it
 	snaps *snapshots  // the store's; every commit refreshes it
+	// durable, unless nil, syncs the logs and acknowledges committed
+	// batches (durable.go); nil without SyncWrites, when batches are
+	// acknowledged as soon as Badger has them.
+	durable *syncer
 	// publish, unless nil, receives the changes of every commit, in
 	// order, before the writers are acknowledged.
 	publish func([]kv.Event)
@@ -115,14 +120,16 @@ func (c *committer) write(op *writeOp) error {
 		case c.leader <- struct{}{}:
 		}
 		unlead := c.lead()
-		// Leader: the op is either done (committed by the previous
-		// leader, which released the slot only after closing done) or
-		// still queued.
-		select {
-		case <-op.done:
+		// Leader: the op is either taken by an earlier leader (and
+		// done, or, with durable, waiting for its flush) or still
+		// queued.
+		if c.taken(op) {
 			unlead()
+			<-op.done
 			return op.err
-		default:
+		}
+		if c.durable != nil {
+			c.durable.waitForRoom()
 		}
 		c.commit(c.take())
 		unlead()
@@ -140,7 +147,12 @@ func (c *committer) exclusive(fn func() error) error {
 	// GC rewrites values; reads take a snapshot from after it, unless
 	// the engine has failed (then the guard leaves Badger alone).
 	defer c.fence.guard("refresh snapshot", func() error { c.snaps.refresh(); return nil })
-	return fn()
+	if c.durable == nil || c.db.IsClosed() {
+		return fn()
+	}
+	c.durable.drain()
+	defer keepValueLogFiles(c.db)()
+	return errors.Join(fn(), c.syncWritten())
 }
 
 // hold runs fn while no batch is being committed, as exclusive does, for
@@ -152,7 +164,17 @@ func (c *committer) exclusive(fn func() error) error {
 func (c *committer) hold(fn func() error) error {
 	c.leader <- struct{}{}
 	defer func() { <-c.leader }()
+	if c.durable != nil {
+		c.durable.drain()
+	}
 	return fn()
+}
+
+// taken reports whether a leader has taken op from the queue.
+func (c *committer) taken(op *writeOp) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return op.taken
 }
 
 // take removes the next batch from the front of the queue.
@@ -169,6 +191,9 @@ func (c *committer) take() []*writeOp {
 	}
 	batch := make([]*writeOp, n)
 	copy(batch, c.queue)
+	for _, op := range batch {
+		op.taken = true
+	}
 	rest := copy(c.queue, c.queue[n:])
 	clear(c.queue[rest:])
 	c.queue = c.queue[:rest]
@@ -176,7 +201,7 @@ func (c *committer) take() []*writeOp {
 }
 
 // commit applies batch in one transaction, in queue order, so that each
-// op sees the ones before it, and closes every op's done. Ops the disk has
+// op sees the ones before it, and has it acknowledged. Ops the disk has
 // no room for are refused first, without reaching Badger. A panic inside
 // Badger fails the batch and fences the store (fence.go) instead of
 // leaving the waiting writers, and the leader slot, stuck.
@@ -187,43 +212,91 @@ func (c *committer) commit(batch []*writeOp) {
 			return
 		}
 	}
-	var events []kv.Event
-	begin := time.Now()
-	err := c.fence.guard("commit", func() error {
+	d := &committed{batch: batch, begin: time.Now()}
+	d.err = c.fence.guard("commit", func() error {
 		err := update(c.db, func(txn *badger.Txn) error {
 			v := newVersions(txn.ReadTs())
-			events = events[:0]
+			d.written = written{}
 			for _, op := range batch {
-				if err := apply(txn, op, v, &events); err != nil {
+				if err := apply(txn, op, v, &d.written); err != nil {
 					return err
 				}
 			}
 			return nil
 		})
-		// Whatever the outcome, reads from now on must not use a
-		// snapshot from before this commit.
-		c.snaps.refresh()
-		if err == nil && c.publish != nil && len(events) > 0 {
-			c.publish(events)
-		}
+		// Whatever the outcome, reads after the writers hear of it must
+		// not use a snapshot from before this commit. Taken now, before
+		// the next batch commits, it sees this batch and no later one.
+		d.snap = c.snaps.take()
 		return err
 	})
-	if errors.Is(err, badger.ErrTxnTooBig) && len(batch) > 1 {
+	if errors.Is(d.err, badger.ErrTxnTooBig) && len(batch) > 1 {
 		// Cannot happen within the bounds above; if Badger's limits
 		// change, fall back to one transaction per op.
+		if d.snap != nil {
+			d.snap.unref()
+		}
 		for _, op := range batch {
 			c.commit([]*writeOp{op})
 		}
 		return
 	}
-	if err == nil && c.observer != nil {
-		c.observe(batch, events, time.Since(begin))
+	if c.durable == nil {
+		c.acknowledge([]*committed{d}, nil)
+		return
 	}
-	for _, op := range batch {
-		if err != nil {
-			op.err = err
+	if !c.durable.enqueue(d) {
+		// Closing: no flush will cover the batch, and no read may see
+		// it.
+		if d.snap != nil {
+			d.snap.unref()
+			d.snap = nil
 		}
-		close(op.done)
+		c.acknowledge([]*committed{d}, badger.ErrDBClosed)
+	}
+}
+
+// acknowledge ends group, batches committed in this order and all on disk
+// as configured, unless flushErr: reads get the newest snapshot, watchers
+// the changes, the observer the counts, and each writer its outcome.
+func (c *committer) acknowledge(group []*committed, flushErr error) {
+	var newest *snapshot
+	for _, d := range group {
+		if d.snap == nil {
+			continue
+		}
+		if newest != nil {
+			newest.unref()
+		}
+		newest = d.snap
+	}
+	if newest != nil {
+		// A fenced store leaves Badger alone; its reads fail anyway.
+		_ = c.fence.guard("refresh snapshot", func() error { c.snaps.install(newest); return nil })
+	}
+	for _, d := range group {
+		if d.flushed != nil {
+			close(d.flushed)
+			continue
+		}
+		err := d.err
+		if err == nil {
+			err = flushErr
+		}
+		if err == nil {
+			if c.publish != nil && len(d.written.events) > 0 {
+				c.publish(d.written.events)
+			}
+			if c.observer != nil {
+				c.observe(d.batch, d.written.events, time.Since(d.begin))
+			}
+		}
+		for _, op := range d.batch {
+			if err != nil {
+				op.err = err
+			}
+			close(op.done)
+		}
 	}
 }
 
@@ -282,11 +355,18 @@ type keyState struct {
 	version uint64
 }
 
+// written is what a batch wrote: its changes, for watchers, and whether
+// a value went to the value log, which a flush must then sync.
+type written struct {
+	events   []kv.Event
+	valueLog bool
+}
+
 // apply performs op's ops inside txn, all or none: it checks every
 // condition first, each against the state the ops before it leave, and
 // only then writes. An op that fails leaves its error in op.err and the
 // transaction untouched; an error from Badger fails the whole batch.
-func apply(txn *badger.Txn, op *writeOp, v *versions, events *[]kv.Event) error {
+func apply(txn *badger.Txn, op *writeOp, v *versions, w *written) error {
 	op.err = nil
 	op.results = make([]kv.Result, len(op.ops))
 	pending := make(map[string]keyState, len(op.ops))
@@ -319,18 +399,21 @@ func apply(txn *badger.Txn, op *writeOp, v *versions, events *[]kv.Event) error 
 		version := op.results[i].Version
 		switch o.Kind {
 		case kv.OpPut:
-			e = badger.NewEntry(op.keys[i], encodeRecord(version, o.ContentType, o.Value))
+			rec := encodeRecord(version, o.ContentType, o.Value)
+			// Badger's rule for what goes to the value log.
+			w.valueLog = w.valueLog || len(rec) >= valueThreshold
+			e = badger.NewEntry(op.keys[i], rec)
 			if o.TTL > 0 {
 				e.ExpiresAt = expiresAt(now, o.TTL)
 				op.results[i].ExpiresAt = time.Unix(int64(e.ExpiresAt), 0)
 			}
-			*events = append(*events, kv.Event{Type: kv.EventPut, Bucket: o.Bucket, Key: o.Key,
+			w.events = append(w.events, kv.Event{Type: kv.EventPut, Bucket: o.Bucket, Key: o.Key,
 				Version: version, ContentType: o.ContentType, Value: o.Value})
 		case kv.OpDelete:
 			if err := txn.Delete(op.keys[i]); err != nil {
 				return err
 			}
-			*events = append(*events, kv.Event{Type: kv.EventDelete, Bucket: o.Bucket, Key: o.Key, Version: version})
+			w.events = append(w.events, kv.Event{Type: kv.EventDelete, Bucket: o.Bucket, Key: o.Key, Version: version})
 		}
 		if e != nil {
 			if err := txn.SetEntry(e); err != nil {

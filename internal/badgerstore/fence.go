@@ -53,6 +53,16 @@ func (f *fence) fail(op string, p any) error {
 	return f.err()
 }
 
+// stop fences the store after op failed in a way that leaves what is on
+// disk unknown (a failed fsync), and returns the error op fails with.
+func (f *fence) stop(op string, cause error) error {
+	err := fmt.Errorf("%w: %s: %w", kv.ErrFailed, op, cause)
+	if f.cause.CompareAndSwap(nil, &err) && f.log != nil {
+		f.log.Error("storage failed; the store is fenced until restart", "op", op, "err", cause)
+	}
+	return f.err()
+}
+
 // guard runs fn, the Badger part of op, unless the store is fenced, and
 // fences it if fn panics.
 func (f *fence) guard(op string, fn func() error) (err error) {

@@ -63,19 +63,33 @@ func (s *snapshots) release(snap *snapshot) {
 	snap.unref()
 }
 
-// refresh replaces the current snapshot with one taken now. The
-// committer calls it after every commit, still holding the leader slot,
-// and before acknowledging the writes: so a read that starts after an
-// acknowledged write sees it, and the new snapshot's read timestamp is
-// that commit's, which Badger has finished applying. A transaction begun
-// by a read instead could get the timestamp of the next batch, already
-// under way, and with SYNC_WRITES wait for that batch's fsync.
+// refresh replaces the current snapshot with one taken now.
 func (s *snapshots) refresh() {
+	s.install(s.take())
+}
+
+// take returns a snapshot of the database as it is now, for install;
+// nil once the database is closed. The committer takes one after every
+// commit, still holding the leader slot, and installs it before
+// acknowledging the writes: so a read that starts after an acknowledged
+// write sees it, and the snapshot's read timestamp is that commit's,
+// which Badger has finished applying. A transaction begun by a read
+// instead could get the timestamp of the next batch, already under way,
+// and wait for it.
+func (s *snapshots) take() *snapshot {
 	if s.db.IsClosed() {
-		return
+		return nil
 	}
 	snap := &snapshot{txn: s.db.NewTransaction(false), discarded: make(chan struct{})}
 	snap.refs.Store(1)
+	return snap
+}
+
+// install makes snap, from take, the one reads get.
+func (s *snapshots) install(snap *snapshot) {
+	if snap == nil {
+		return
+	}
 	if old := s.cur.Swap(snap); old != nil {
 		old.unref()
 	}

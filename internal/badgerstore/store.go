@@ -76,6 +76,10 @@ const maxTxnRetries = 16
 // spaceGuard.discardRatio.
 const gcDiscardRatio = 0.5
 
+// valueThreshold is the size of a record from which Badger keeps it in
+// the value log, not in the tree.
+const valueThreshold = 1 << 10
+
 // valueLogFileSize is the size at which Badger starts a new value-log file.
 const valueLogFileSize = 64 << 20
 
@@ -90,7 +94,8 @@ const valueLogFileSize = 64 << 20
 // throughput; see docs/performance.md.
 func badgerOptions(path string, opts Options) badger.Options {
 	return badger.DefaultOptions(path).
-		WithSyncWrites(opts.SyncWrites).
+		// With opts.SyncWrites gokv syncs the logs itself (durable.go).
+		WithSyncWrites(false).
 		WithLogger(badgerLogger{opts.Logger}).
 		WithMemTableSize(4 << 20).
 		WithNumMemtables(4).
@@ -101,7 +106,7 @@ func badgerOptions(path string, opts Options) badger.Options {
 		WithIndexCacheSize(8 << 20).
 		// Values above 1 KiB go to the value log (WiscKey style): the LSM
 		// tree stays small and large values do not churn compactions.
-		WithValueThreshold(1 << 10).
+		WithValueThreshold(valueThreshold).
 		WithValueLogFileSize(valueLogFileSize).
 		WithMetricsEnabled(false).
 		// Damaged files must fail, never answer with absence or other
@@ -181,7 +186,16 @@ func open(path string, opts Options, bopts badger.Options) (*Store, error) {
 	}
 	s.writes.publish = changes.Publish
 	s.writes.observer = opts.Observer
-	if !opts.SyncWrites {
+	if opts.SyncWrites {
+		durable, err := newSyncer(path, f)
+		if err != nil {
+			snaps.close()
+			db.Close()
+			return nil, fmt.Errorf("open badger at %s: %w", path, err)
+		}
+		s.writes.durable = durable
+		go s.writes.flushLoop()
+	} else {
 		s.writeback = startWriteback(path)
 	}
 	if space != nil {
@@ -258,6 +272,9 @@ func (s *Store) Close() error {
 	if s.writeback != nil {
 		s.writeback.close()
 	}
+	if s.writes.durable != nil {
+		s.writes.durable.close()
+	}
 	fenced := s.fence.err()
 	s.changes.Close()
 	s.snaps.close()
@@ -285,6 +302,11 @@ func (s *Store) Health() error {
 	}
 	if held := s.writes.held.held(); held > s.stallTimeout {
 		return fmt.Errorf("%w: a commit or value-log GC has held the write path for %s", kv.ErrStalled, held.Round(time.Second))
+	}
+	if d := s.writes.durable; d != nil {
+		if held := d.held.held(); held > s.stallTimeout {
+			return fmt.Errorf("%w: syncing the logs has taken %s", kv.ErrStalled, held.Round(time.Second))
+		}
 	}
 	return nil
 }

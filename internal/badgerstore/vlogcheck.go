@@ -39,13 +39,13 @@ const (
 // value lies in a value-log file that is missing or too short.
 //
 // One exception: a crash can tear the end of the newest file after the
-// memtable's log already holds the keys of the batch being written (the
-// two are written one after the other, and a machine crash persists pages
-// in any order). That batch was never acknowledged, and preflight.go has
-// accepted its torn tail, so up to one batch of keys past the end of the
-// newest file (newest as it was before Badger opened the directory and
-// started a new one) is logged, and those keys read as kv.ErrCorrupt,
-// instead of refusing the start.
+// memtable's log already holds the keys of the batches being written (a
+// machine crash persists pages in any order, see durable.go). Those
+// batches were never acknowledged, and preflight.go has accepted their
+// torn tail, so up to maxTornValues keys past the end of the newest file
+// (newest as it was before Badger opened the directory and started a new
+// one) are logged, and those keys read as kv.ErrCorrupt, instead of
+// refusing the start.
 func checkValueLog(db *badger.DB, dir string, newest uint32, log *slog.Logger) error {
 	torn := 0
 	sizes := map[uint32]int64{}
@@ -74,7 +74,7 @@ func checkValueLog(db *badger.DB, dir string, newest uint32, log *slog.Logger) e
 			if err != nil {
 				return err
 			}
-			if end > size && fid == newest && torn < maxBatchOps {
+			if end > size && fid == newest && torn < maxTornValues {
 				torn++
 				continue
 			}
