@@ -11,15 +11,12 @@ import (
 	"github.com/gokv-service/gokv/internal/kv"
 )
 
-// Group commit. Badger syncs its write-ahead log once per transaction
-// (with SyncWrites, every committed transaction gets its own msync), so
-// concurrent writers that each commit their own transaction wait for one
-// fsync each, one after the other. Instead, writes queue up and whoever
-// holds the leader slot commits everything queued as one transaction:
-// while one batch waits for its fsync the next one gathers, and N
-// concurrent writers share one fsync (LevelDB's writer queue works the
-// same way). Without SyncWrites it still saves Badger's per-transaction
-// work. A lone writer commits at once, as before.
+// Group commit. Writes queue up and whoever holds the leader slot commits
+// everything queued as one Badger transaction (LevelDB's writer queue
+// works the same way): N concurrent writers share Badger's
+// per-transaction work and, with SyncWrites, their fsync, which gokv
+// issues itself once a batch is committed (durable.go) while the next
+// batch gathers. A lone writer commits at once.
 
 // Batch bounds: inside Badger's limit for one transaction (15% of a
 // memtable, 614 KiB with 4 MiB memtables), counting values in full even

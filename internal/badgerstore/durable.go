@@ -36,14 +36,17 @@ import (
 // one; their numbers only grow, so each flush first looks for the next
 // number and syncs the old file and the new one.
 //
-// The pipeline is two batches deep: one being flushed, and one committed
-// behind it. The committer waits for room before it takes the next batch
-// from the queue, which then holds everything that arrived meanwhile. That
-// bounds how many values a machine crash can leave in the memtable's log
-// without their value-log bytes (see maxTornValues).
+// While a flush runs the committer goes on committing what arrives, up to
+// maxUnsyncedBatches batches not yet flushed; then it waits, and the next
+// batch it takes holds everything that arrived meanwhile. The bound keeps
+// the number of values a machine crash can leave in the memtable's log
+// without their value-log bytes small (see maxTornValues). Deeper is
+// faster while a flush takes longer than a commit, as on most disks: the
+// writers that arrive during a flush are all committed by the time it
+// ends, and the next flush takes them all (docs/performance.md).
 
 // maxUnsyncedBatches is the depth of the pipeline.
-const maxUnsyncedBatches = 2
+const maxUnsyncedBatches = 8
 
 // maxTornValues is how many value-log entries can be missing from the end
 // of the newest value-log file after a machine crash, while the memtable's

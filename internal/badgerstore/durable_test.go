@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -205,6 +206,35 @@ func TestValueLogGCKeepsTheOldFileUntilSynced(t *testing.T) {
 				t.Fatalf("k%d-%d after GC: %d bytes, %v", i, j, len(e.Value), err)
 			}
 		}
+	}
+}
+
+// TestRestoreIsOnDiskWhenItReturns: a restore writes past the committer;
+// with SyncWrites it returns only once what it wrote is synced, value-log
+// files started again from number 1 included.
+func TestRestoreIsOnDiskWhenItReturns(t *testing.T) {
+	dir := t.TempDir()
+	s := openDurable(t, dir)
+	value := bytes.Repeat([]byte("v"), 4<<10)
+	mustPut(t, s, "b", "before", Entry{Value: value})
+	n := 0
+	next := func() (kv.Record, error) {
+		if n == 1000 {
+			return kv.Record{}, io.EOF
+		}
+		n++
+		return kv.Record{Bucket: "b", Key: fmt.Sprint("k", n), Value: value}, nil
+	}
+	if got, err := s.Restore(context.Background(), true, next); err != nil || got != 1000 {
+		t.Fatalf("Restore: %d, %v", got, err)
+	}
+	for file, kib := range dirtyLogKiB(t, dir) {
+		if kib > 0 {
+			t.Errorf("after Restore returned, %d KiB of %s are still dirty", kib, file)
+		}
+	}
+	if e, err := s.get("b", "k1000"); err != nil || !bytes.Equal(e.Value, value) {
+		t.Errorf("k1000 after Restore: %d bytes, %v", len(e.Value), err)
 	}
 }
 
