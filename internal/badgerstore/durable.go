@@ -238,19 +238,14 @@ func (s *syncer) close() {
 // flush makes everything committed so far durable: the value log only
 // when withValues.
 func (s *syncer) flush(withValues bool) error {
-	if s.beforeFlush != nil {
-		s.beforeFlush()
-	}
-	s.held.hold()
-	defer s.held.release()
-	s.files.Lock()
-	defer s.files.Unlock()
-	if withValues {
-		if err := s.vlog.sync(); err != nil {
-			return err
+	return s.syncing(func() error {
+		if withValues {
+			if err := s.vlog.sync(); err != nil {
+				return err
+			}
 		}
-	}
-	return s.wal.sync()
+		return s.wal.sync()
+	})
 }
 
 // syncAll syncs every log file in the directory and starts following the
@@ -258,6 +253,17 @@ func (s *syncer) flush(withValues bool) error {
 // (value-log GC, a restore, which also starts the numbers of value-log
 // files again from 1), and at open.
 func (s *syncer) syncAll() error {
+	return s.syncing(func() error {
+		if err := s.vlog.syncAll(); err != nil {
+			return err
+		}
+		return s.wal.syncAll()
+	})
+}
+
+// syncing runs fn, which syncs files, holding them, with the stall clock
+// running.
+func (s *syncer) syncing(fn func() error) error {
 	if s.beforeFlush != nil {
 		s.beforeFlush()
 	}
@@ -265,10 +271,7 @@ func (s *syncer) syncAll() error {
 	defer s.held.release()
 	s.files.Lock()
 	defer s.files.Unlock()
-	if err := s.vlog.syncAll(); err != nil {
-		return err
-	}
-	return s.wal.syncAll()
+	return fn()
 }
 
 // logChain follows the newest log file of one kind: Badger writes only

@@ -1,13 +1,11 @@
 package badgerstore
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,14 +20,15 @@ import (
 // intervals. Dirty pages are read from /proc/self/smaps, where Badger's
 // mapping of the file lives.
 func TestValueLogIsWrittenBack(t *testing.T) {
-	s := openTestStore(t, t.TempDir())
+	dir := t.TempDir()
+	s := openTestStore(t, dir)
 	value := bytes.Repeat([]byte("v"), 4<<10)
 	for i := range 2048 { // 8 MiB of values, all in the value log
 		mustPut(t, s, "b", fmt.Sprint("k", i), Entry{Value: value})
 	}
 	deadline := time.Now().Add(20 * writebackInterval)
 	for {
-		dirty := valueLogDirtyKiB(t)
+		dirty := valueLogDirtyKiB(t, dir)
 		if dirty < 1024 {
 			return
 		}
@@ -41,33 +40,14 @@ func TestValueLogIsWrittenBack(t *testing.T) {
 }
 
 // valueLogDirtyKiB sums the dirty pages of this process's mappings of
-// value-log files.
-func valueLogDirtyKiB(t testing.TB) int {
+// value-log files under dir.
+func valueLogDirtyKiB(t testing.TB, dir string) int {
 	t.Helper()
-	f, err := os.Open("/proc/self/smaps")
-	if err != nil {
-		t.Skipf("no /proc/self/smaps: %v", err)
-	}
-	defer f.Close()
 	var dirty int
-	inVlog := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 {
-			continue
+	for file, kib := range dirtyLogKiB(t, dir) {
+		if strings.HasSuffix(file, vlogExt) {
+			dirty += kib
 		}
-		if strings.Contains(fields[0], "-") && len(fields) >= 5 {
-			inVlog = strings.HasSuffix(fields[len(fields)-1], vlogExt)
-			continue
-		}
-		if inVlog && (fields[0] == "Private_Dirty:" || fields[0] == "Shared_Dirty:") {
-			n, _ := strconv.Atoi(fields[1])
-			dirty += n
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return dirty
 }
