@@ -124,8 +124,7 @@ func keepValueLogFiles(db *badger.DB) (release func()) {
 
 // syncer is the flush goroutine's side of the pipeline.
 type syncer struct {
-	fence *fence
-	held  stallClock // how long the current flush has taken
+	held stallClock // how long the current flush has taken
 
 	// beforeFlush, unless nil, runs before every flush; tests use it to
 	// hold a flush or to look at the files first.
@@ -143,13 +142,12 @@ type syncer struct {
 	vlog  logChain
 }
 
-func newSyncer(dir string, f *fence) (*syncer, error) {
+func newSyncer(dir string) (*syncer, error) {
 	s := &syncer{
-		fence: f,
-		wake:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
-		wal:   logChain{dir: dir, ext: memExt, name: walName},
-		vlog:  logChain{dir: dir, ext: vlogExt, name: vlogName},
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
+		wal:  logChain{dir: dir, ext: memExt, name: walName},
+		vlog: logChain{dir: dir, ext: vlogExt, name: vlogName},
 	}
 	s.room = sync.NewCond(&s.mu)
 	// What a process that crashed before this one left unsynced is on

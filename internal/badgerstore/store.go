@@ -187,8 +187,9 @@ func open(path string, opts Options, bopts badger.Options) (*Store, error) {
 	s.writes.publish = changes.Publish
 	s.writes.observer = opts.Observer
 	if opts.SyncWrites {
-		durable, err := newSyncer(path, f)
+		durable, err := newSyncer(path)
 		if err != nil {
+			end()
 			snaps.close()
 			db.Close()
 			return nil, fmt.Errorf("open badger at %s: %w", path, err)
