@@ -6,12 +6,14 @@ package etcdtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,6 +68,20 @@ func StartWith(t testing.TB, n int, opts Options) *Cluster {
 // TestMain that shares one cluster among a package's tests (a cluster
 // takes a second or two to start); Close stops it.
 func Launch(dir string, n int, opts Options) (*Cluster, error) {
+	// A port free when chosen can be taken by another test process before
+	// the member binds it; then the whole cluster starts again on new
+	// ports, as its members name each other's.
+	for attempt := 1; ; attempt++ {
+		c, err := launch(filepath.Join(dir, fmt.Sprint("start", attempt)), n, opts)
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == maxLaunchAttempts {
+			return c, err
+		}
+	}
+}
+
+const maxLaunchAttempts = 5
+
+func launch(dir string, n int, opts Options) (*Cluster, error) {
 	c := &Cluster{}
 	token := fmt.Sprintf("gokv-test-%d", time.Now().UnixNano())
 	var initial []string
