@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -72,7 +73,11 @@ func Launch(dir string, n int, opts Options) (*Cluster, error) {
 	// the member binds it; then the whole cluster starts again on new
 	// ports, as its members name each other's.
 	for attempt := 1; ; attempt++ {
-		c, err := launch(filepath.Join(dir, fmt.Sprint("start", attempt)), n, opts)
+		dir := filepath.Join(dir, fmt.Sprint("start", attempt))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		c, err := launch(dir, n, opts)
 		if !errors.Is(err, syscall.EADDRINUSE) || attempt == maxLaunchAttempts {
 			return c, err
 		}
