@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -318,19 +316,9 @@ func (l *logChain) sync() error {
 // newest from then on.
 func (l *logChain) syncAll() error {
 	l.closeAll()
-	entries, err := os.ReadDir(l.dir)
+	fids, err := logNumbers(l.dir, l.ext)
 	if err != nil {
-		return fmt.Errorf("read database directory %s: %w", l.dir, err)
-	}
-	var fids []uint32
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), l.ext)
-		if !ok {
-			continue
-		}
-		if fid, err := strconv.ParseUint(name, 10, 32); err == nil {
-			fids = append(fids, uint32(fid))
-		}
+		return err
 	}
 	for _, fid := range fids {
 		f, err := os.Open(filepath.Join(l.dir, l.name(fid)))

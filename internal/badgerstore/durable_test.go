@@ -315,29 +315,27 @@ func dirtyLogKiB(t testing.TB, dir string) map[string]int {
 // ext.
 func newestLogNumber(t *testing.T, dir, ext string) int {
 	t.Helper()
+	fids, err := logNumbers(dir, ext)
+	if err != nil {
+		t.Fatal(err)
+	}
 	newest := 0
-	for _, name := range filesWithExt(t, dir, ext) {
-		n, err := strconv.Atoi(strings.TrimSuffix(name, ext))
-		if err == nil {
-			newest = max(newest, n)
-		}
+	for _, fid := range fids {
+		newest = max(newest, int(fid))
 	}
 	return newest
 }
 
-func valueLogFiles(t *testing.T, dir string) []string { return filesWithExt(t, dir, vlogExt) }
-
-func filesWithExt(t *testing.T, dir, ext string) []string {
+// valueLogFiles lists the names of the value-log files in dir.
+func valueLogFiles(t *testing.T, dir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
+	fids, err := logNumbers(dir, vlogExt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ext) {
-			names = append(names, e.Name())
-		}
+	for _, fid := range fids {
+		names = append(names, vlogName(fid))
 	}
 	return names
 }

@@ -94,21 +94,35 @@ func checkValueLog(db *badger.DB, dir string, newest uint32, log *slog.Logger) e
 // newestValueLog returns the number of the newest value-log file in dir,
 // the one Badger appended to before its last stop.
 func newestValueLog(dir string) (uint32, error) {
-	entries, err := os.ReadDir(dir)
+	fids, err := logNumbers(dir, vlogExt)
 	if err != nil {
-		return 0, fmt.Errorf("read database directory %s: %w", dir, err)
+		return 0, err
 	}
 	var newest uint32
+	for _, fid := range fids {
+		newest = max(newest, fid)
+	}
+	return newest, nil
+}
+
+// logNumbers returns the numbers of the log files in dir whose names end
+// in ext (vlogExt or memExt), in directory order.
+func logNumbers(dir, ext string) ([]uint32, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read database directory %s: %w", dir, err)
+	}
+	var fids []uint32
 	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), vlogExt)
+		name, ok := strings.CutSuffix(e.Name(), ext)
 		if !ok {
 			continue
 		}
 		if fid, err := strconv.ParseUint(name, 10, 32); err == nil {
-			newest = max(newest, uint32(fid))
+			fids = append(fids, uint32(fid))
 		}
 	}
-	return newest, nil
+	return fids, nil
 }
 
 // The fields of badger.Item that hold the value pointer, looked up once:
