@@ -13,7 +13,8 @@
 # steady PUT load (every event to every watcher, in order; gokv's RSS),
 # transactions of 128 puts against single PUTs; and gokv on etcd against
 # etcd's own JSON gateway on the same one-member etcd, and 1 against 3
-# gokv replicas on it.
+# gokv replicas on it. First, what the machine charges for a page fault
+# and for a flush (bench/probe), which bound the write path.
 #
 # Servers run on CPU 0 and the load generators on CPU 1 (taskset). With one
 # core both share it: ratios still compare like with like, absolute numbers
@@ -79,7 +80,7 @@ else
 fi
 
 log "building gokv, ceiling, gokv-bench and jwt-gen"
-CGO_ENABLED=0 go build -trimpath -o "$work/bin/" ./cmd/gokv ./cmd/gokv-bench ./cmd/jwt-gen ./bench/ceiling
+CGO_ENABLED=0 go build -trimpath -o "$work/bin/" ./cmd/gokv ./cmd/gokv-bench ./cmd/jwt-gen ./bench/ceiling ./bench/probe
 if [[ -n ${BENCH_GOKV:-} ]]; then
   cp "$BENCH_GOKV" "$work/bin/gokv"
   log "measuring $BENCH_GOKV instead of this tree's gokv"
@@ -224,6 +225,8 @@ log "load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min); $pinning"
 printf '# gokv bench: %s, %s cores, Go %s, %s\n' "$(date -u +%FT%TZ)" "$(nproc)" "$(go env GOVERSION)" "$pinning"
 printf '# %s per cell, %s connections, 10000 keys; gokv: %s %s; load before: %s\n' "$duration" "$concurrency" \
   "${BENCH_GOKV:-$(git describe --always --dirty 2>/dev/null || echo 'this tree')}" "${BENCH_GOKV_ENV:-}" "$(cut -d' ' -f1-3 /proc/loadavg)"
+log "the machine: page faults and flushes (bench/probe)"
+"${server_cpu[@]}" "$work/bin/probe" -dir "$work" -duration 1s | sed 's/^/# /'
 
 if part matrix; then
   printf '\n| workload | value | generator | gokv req/s | ceiling req/s | ratio | target | gokv p50 / p99 ms | ceiling p50 / p99 ms | p99 / ceiling p99 | gokv CPU |\n'
