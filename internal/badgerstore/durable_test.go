@@ -27,13 +27,7 @@ func openDurable(t *testing.T, dir string) *Store {
 	if err != nil {
 		t.Fatalf("open %s: %v", dir, err)
 	}
-	t.Cleanup(func() {
-		if !errors.Is(s.Ready(), kv.ErrClosed) {
-			if err := s.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-		}
-	})
+	closeAtEnd(t, s)
 	return s
 }
 

@@ -20,6 +20,12 @@ func openTestStore(t testing.TB, dir string) *Store {
 	if err != nil {
 		t.Fatalf("Open(%s): %v", dir, err)
 	}
+	closeAtEnd(t, s)
+	return s
+}
+
+// closeAtEnd closes s when the test ends, unless the test closed it.
+func closeAtEnd(t testing.TB, s *Store) {
 	t.Cleanup(func() {
 		if !errors.Is(s.Ready(), kv.ErrClosed) {
 			if err := s.Close(); err != nil {
@@ -27,7 +33,6 @@ func openTestStore(t testing.TB, dir string) *Store {
 			}
 		}
 	})
-	return s
 }
 
 func mustPut(t testing.TB, s *Store, bucket, key string, e Entry) bool {
